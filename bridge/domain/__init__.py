@@ -1,0 +1,1 @@
+"""The procurement domain: pure values and rules, no I/O."""
