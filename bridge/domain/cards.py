@@ -1,0 +1,697 @@
+"""What the bot posts, in Russian and English: a plain-text body that reads well alone
+(mobile notifications show only it) and the same card in the HTML subset Element renders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from html import escape
+from urllib.parse import urlsplit
+
+from .approval import (
+    ApprovalMode,
+    ApprovalRefused,
+    ApprovalState,
+    Outcome,
+    RefusalCode,
+    Step,
+    StepStatus,
+)
+from .errors import InvalidInput, Refused
+from .ids import UserId
+from .locale import Locale
+from .money import days, file_size, format_money, voted_of
+from .vote import CloseReason, VoteState, VoteSubject, tally
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    body: str  # plain text, the `body` of the event
+    html: str  # `formatted_body` in org.matrix.custom.html
+
+
+# A line of a card: its plain text and its HTML (already escaped).
+_Line = tuple[str, str]
+
+
+class _CardBuilder:
+    """Collects a card block by block, so that body and HTML cannot drift apart."""
+
+    __slots__ = ("_body", "_html")
+
+    def __init__(self, title: str) -> None:
+        self._body = [title]
+        self._html = [f"<h4>{escape(title)}</h4>"]
+
+    def lines(self, *lines: _Line | None) -> None:
+        present = [line for line in lines if line is not None]
+        if present:
+            self._body.extend(plain for plain, _ in present)
+            self._html.append("<p>" + "<br>".join(markup for _, markup in present) + "</p>")
+
+    def items(self, heading: str | None, items: Sequence[_Line]) -> None:
+        if heading is not None:
+            self._body.append(f"{heading}:")
+            self._html.append(f"<p><b>{escape(heading)}:</b></p>")
+        self._body.extend(f"• {plain}" for plain, _ in items)
+        self._html.append("<ul>" + "".join(f"<li>{markup}</li>" for _, markup in items) + "</ul>")
+
+    def build(self) -> Card:
+        return Card("\n".join(self._body), "".join(self._html))
+
+
+def _text(plain: str) -> _Line:
+    return plain, escape(plain)
+
+
+def _bold(plain: str) -> _Line:
+    return plain, f"<b>{escape(plain)}</b>"
+
+
+def _field(label: str, value: str) -> _Line:
+    return f"{label}: {value}", f"<b>{escape(label)}:</b> {escape(value)}"
+
+
+def _italic(plain: str) -> _Line:
+    return plain, f"<i>{escape(plain)}</i>"
+
+
+# --- words -----------------------------------------------------------------------------
+
+_WORDS: dict[Locale, dict[str, str]] = {
+    Locale.RU: {
+        "vote": "Голосование",
+        "vote_running": "Идёт голосование",
+        "vote_done": "Голосование завершено",
+        "vote_cancelled": "Голосование отменено",
+        "supplier": "Поставщик",
+        "delivery_term": "Срок поставки",
+        "delivery_date": "Дата поставки",
+        "cost_without_vat": "Стоимость без НДС",
+        "cost_with_vat": "Стоимость с НДС",
+        "document": "Документ",
+        "options": "Варианты",
+        "quorum": "Кворум",
+        "voters": "Голосующих",
+        "until": "Срок голосования",
+        "secret": "Голосование тайное: результаты видны после завершения",
+        "open": "Голосование открытое: результаты видны сразу",
+        "quorum_line": "кворум {quorum} — {state}",
+        "reached": "набран",
+        "not_reached": "не набран",
+        "results": "Итоги",
+        "outcome": "Итог",
+        "no_quorum": "решение не принято — кворум не набран",
+        "tie": "решение не принято — голоса разделились поровну",
+        "closed": "Завершено",
+        "closed_deadline": "по истечении срока",
+        "closed_all_voted": "проголосовали все участники",
+        "closed_cancelled": "отменено",
+        "reason": "Причина",
+        "how_to_vote": "Ответьте в опросе ниже; учитывается последний ответ до завершения.",
+        "approval": "Согласование",
+        "series": "Серия",
+        "valid_until": "Срок действия",
+        "file": "Файл",
+        "mode": "Тип согласования",
+        "sequential": "Последовательное",
+        "parallel": "Параллельное",
+        "group": "Группа",
+        "signature_required": "Требуется электронная подпись",
+        "deadline": "Срок согласования",
+        "participants": "Участники",
+        "approved": "согласовано",
+        "rejected": "отклонено",
+        "waiting": "ожидается решение",
+        "queued": "ожидает очереди",
+        "not_needed": "решение не потребовалось",
+        "signed": "ЭП проверена",
+        "current": "Сейчас решение за",
+        "how_to_decide": "Согласовать: «согласовать [комментарий]»; отклонить: "
+        "«отклонить <причина>».",
+        "outcome_approved": "согласовано ✅",
+        "outcome_rejected": "отклонено ❌",
+        "outcome_cancelled": "согласование отменено",
+        "created": "Системный помощник: чат создан",
+        "procurement": "Закупка",
+        "object": "Объект",
+        "stage": "Этап",
+        "room": "Чат",
+        "purpose": "Для чего",
+        "link": "Закупка в системе",
+        "no_deletion": "Сообщения и файлы не удаляются: переписка сохраняется в истории закупки.",
+        "help_hint": "Команды помощника: напишите «помощь».",
+        "refused": "Не получилось",
+        "invalid": "Неверная команда",
+    },
+    Locale.EN: {
+        "vote": "Vote",
+        "vote_running": "Vote in progress",
+        "vote_done": "Vote closed",
+        "vote_cancelled": "Vote cancelled",
+        "supplier": "Supplier",
+        "delivery_term": "Delivery term",
+        "delivery_date": "Delivery date",
+        "cost_without_vat": "Cost without VAT",
+        "cost_with_vat": "Cost with VAT",
+        "document": "Document",
+        "options": "Options",
+        "quorum": "Quorum",
+        "voters": "Voters",
+        "until": "Voting closes",
+        "secret": "Secret ballot: results are shown when the vote closes",
+        "open": "Open ballot: results are visible as votes come in",
+        "quorum_line": "quorum {quorum} — {state}",
+        "reached": "reached",
+        "not_reached": "not reached",
+        "results": "Results",
+        "outcome": "Outcome",
+        "no_quorum": "no decision — quorum not reached",
+        "tie": "no decision — a tie",
+        "closed": "Closed",
+        "closed_deadline": "deadline reached",
+        "closed_all_voted": "everyone voted",
+        "closed_cancelled": "cancelled",
+        "reason": "Reason",
+        "how_to_vote": "Answer the poll below; your last answer before the close counts.",
+        "approval": "Approval",
+        "series": "Series",
+        "valid_until": "Valid until",
+        "file": "File",
+        "mode": "Approval mode",
+        "sequential": "Sequential",
+        "parallel": "Parallel",
+        "group": "Group",
+        "signature_required": "An electronic signature is required",
+        "deadline": "Deadline",
+        "participants": "Participants",
+        "approved": "approved",
+        "rejected": "rejected",
+        "waiting": "decision pending",
+        "queued": "waiting for their turn",
+        "not_needed": "no decision needed",
+        "signed": "signature verified",
+        "current": "Waiting for",
+        "how_to_decide": 'Approve: "approve [comment]"; reject: "reject <reason>".',
+        "outcome_approved": "approved ✅",
+        "outcome_rejected": "rejected ❌",
+        "outcome_cancelled": "approval cancelled",
+        "created": "System assistant: chat created",
+        "procurement": "Procurement",
+        "object": "Site",
+        "stage": "Stage",
+        "room": "Chat",
+        "purpose": "Purpose",
+        "link": "Procurement in the system",
+        "no_deletion": "Messages and files are never deleted: the chat is part of the "
+        "procurement's record.",
+        "help_hint": 'Assistant commands: type "help".',
+        "refused": "Could not do that",
+        "invalid": "Invalid command",
+    },
+}
+
+_SUBJECT_KINDS: dict[Locale, dict[str, str]] = {
+    Locale.RU: {
+        "specification": "Спецификация",
+        "offer": "Предложение",
+        "contract": "Договор",
+        "protocol": "Протокол",
+        "shipment": "Отгрузочная ведомость",
+    },
+    Locale.EN: {
+        "specification": "Specification",
+        "offer": "Offer",
+        "contract": "Contract",
+        "protocol": "Protocol",
+        "shipment": "Shipping list",
+    },
+}
+
+STAGES: dict[Locale, dict[str, str]] = {
+    Locale.RU: {
+        "request": "Заявка",
+        "offers": "Сбор предложений",
+        "commission": "Работа комиссии",
+        "contract": "Заключение договора",
+        "delivery": "Поставка",
+        "warehouse": "Приёмка на склад",
+        "completed": "Завершена",
+        "cancelled": "Отменена",
+    },
+    Locale.EN: {
+        "request": "Request",
+        "offers": "Collecting offers",
+        "commission": "Commission",
+        "contract": "Contract",
+        "delivery": "Delivery",
+        "warehouse": "Warehouse acceptance",
+        "completed": "Completed",
+        "cancelled": "Cancelled",
+    },
+}
+
+# Room kinds of DESIGN §3: (name, what the room is for).
+ROOM_KINDS: dict[Locale, dict[str, tuple[str, str]]] = {
+    Locale.RU: {
+        "org": ("Чат организации по закупке", "обсуждение закупки командой организации."),
+        "supplier": (
+            "Чат с поставщиком",
+            "переписка категорийного менеджера с поставщиком о его предложении; "
+            "другие поставщики этот чат не видят.",
+        ),
+        "commission": ("Чат комиссии закупки", "работа комиссии и голосования."),
+        "approval": ("Чат согласования", "согласование документа участниками маршрута."),
+        "specification": ("Чат спецификации", "обсуждение спецификации с поставщиком."),
+        "shipment": (
+            "Чат отгрузочной ведомости",
+            "отгрузка и приёмка товара на склад по отгрузочной ведомости.",
+        ),
+    },
+    Locale.EN: {
+        "org": ("Organisation chat", "the organisation's team discusses the procurement."),
+        "supplier": (
+            "Supplier chat",
+            "the category manager and the supplier discuss the supplier's offer; "
+            "other suppliers cannot see this chat.",
+        ),
+        "commission": ("Commission chat", "the procurement commission's work and votes."),
+        "approval": ("Approval chat", "the approvers decide on a document."),
+        "specification": (
+            "Specification chat",
+            "the specification is discussed with the supplier.",
+        ),
+        "shipment": (
+            "Shipping list chat",
+            "shipment and warehouse acceptance of the goods on the shipping list.",
+        ),
+    },
+}
+
+_REFUSALS: dict[Locale, dict[str, str]] = {
+    Locale.RU: {
+        RefusalCode.ENDED.value: "Согласование уже завершено.",
+        RefusalCode.NOT_AN_APPROVER.value: "Вы не участвуете в этом согласовании.",
+        RefusalCode.NOT_YOUR_TURN.value: "Сейчас не ваша очередь согласовывать.",
+        RefusalCode.ALREADY_DECIDED.value: "Вы уже приняли решение по этому документу.",
+        RefusalCode.REASON_REQUIRED.value: "Укажите причину отклонения: «отклонить <причина>».",
+        RefusalCode.SIGNATURE_REQUIRED.value: "Для согласования нужна электронная подпись "
+        "документа: приложите файл подписи (.p7s или .sig).",
+        RefusalCode.SIGNATURE_INVALID.value: "Электронная подпись не прошла проверку.",
+        "ORG_PROCUREMENT_VOTE_NO_VOTERS": "В голосовании некому участвовать: "
+        "в комиссии закупки нет участников.",
+        "ORG_PROCUREMENT_VOTE_QUORUM_UNREACHABLE": "Кворум голосования больше числа "
+        "голосующих: его нельзя набрать.",
+    },
+    Locale.EN: {
+        RefusalCode.ENDED.value: "The approval has already ended.",
+        RefusalCode.NOT_AN_APPROVER.value: "You are not an approver of this document.",
+        RefusalCode.NOT_YOUR_TURN.value: "It is not your turn to decide yet.",
+        RefusalCode.ALREADY_DECIDED.value: "You have already decided on this document.",
+        RefusalCode.REASON_REQUIRED.value: 'Give a reason for the rejection: "reject <reason>".',
+        RefusalCode.SIGNATURE_REQUIRED.value: "Approving needs an electronic signature of the "
+        "document: attach the signature file (.p7s or .sig).",
+        RefusalCode.SIGNATURE_INVALID.value: "The electronic signature does not verify.",
+        "ORG_PROCUREMENT_VOTE_NO_VOTERS": "Nobody can vote: the procurement commission "
+        "has no members.",
+        "ORG_PROCUREMENT_VOTE_QUORUM_UNREACHABLE": "The quorum is larger than the number of "
+        "voters and can never be reached.",
+    },
+}
+
+_HELP: dict[Locale, tuple[str, list[tuple[str, str]], str]] = {
+    Locale.RU: (
+        "Команды системного помощника",
+        [
+            ("помощь", "этот список"),
+            ("статус", "этап закупки, открытые голосования и согласования"),
+            ("голосование", "ход голосования в этом чате"),
+            ("документы", "документы закупки, доступные в этом чате"),
+            (
+                "кто видел <документ>",
+                "кто открывал документ (по отметкам о прочтении; скрытые отметки не видны)",
+            ),
+            (
+                "согласовать [комментарий]",
+                "согласовать документ; если нужна электронная подпись, приложите файл "
+                "подписи (.p7s или .sig)",
+            ),
+            ("отклонить <причина>", "отклонить документ, причина обязательна"),
+            ("поиск <слова>", "поиск по сообщениям и документам закупки"),
+        ],
+        "Команды понимаются и по-английски: help, status, vote, documents, seen, approve, "
+        "reject, search.",
+    ),
+    Locale.EN: (
+        "System assistant commands",
+        [
+            ("help", "this list"),
+            ("status", "the procurement's stage, open votes and approvals"),
+            ("vote", "how the vote in this chat is going"),
+            ("documents", "the procurement's documents visible in this chat"),
+            (
+                "seen <document>",
+                "who opened a document (from read receipts; private ones are not seen)",
+            ),
+            (
+                "approve [comment]",
+                "approve the document; if a signature is required, attach the signature file "
+                "(.p7s or .sig)",
+            ),
+            ("reject <reason>", "reject the document, a reason is required"),
+            ("search <words>", "search the procurement's messages and documents"),
+        ],
+        "Russian commands work too: помощь, статус, голосование, документы, кто видел, "
+        "согласовать, отклонить, поиск.",
+    ),
+}
+
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _w(locale: Locale, key: str) -> str:
+    return _WORDS[locale][key]
+
+
+def format_date(value: date, locale: Locale = Locale.RU) -> str:
+    """«12.05.2022» / "12 May 2022"."""
+    if locale is Locale.RU:
+        return value.strftime("%d.%m.%Y")
+    return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"
+
+
+def format_datetime(value: datetime, locale: Locale = Locale.RU) -> str:
+    """«15.04.2022 18:00 (UTC+03:00)»: in the offset the procurement system gave, said out
+    loud, because commission members and suppliers sit in different time zones."""
+    return f"{format_date(value.date(), locale)} {value:%H:%M} ({_utc_offset(value)})"
+
+
+def _utc_offset(value: datetime) -> str:
+    offset = value.utcoffset()
+    if not offset:
+        return "UTC"
+    sign = "+" if offset >= timedelta(0) else "-"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _name(user: UserId, names: Mapping[UserId, str] | None) -> str:
+    return (names or {}).get(user) or user
+
+
+# --- votes -----------------------------------------------------------------------------
+
+
+def voting_card(state: VoteState, locale: Locale = Locale.RU) -> Card:
+    """The seed's voting card: what is voted on, the terms, the rules of this vote."""
+    request = state.request
+    card = _CardBuilder(f"{_w(locale, 'vote')}: {request.question}")
+    if request.subject is not None:
+        card.lines(*_subject_lines(request.subject, locale))
+    card.lines(
+        _field(_w(locale, "options"), " · ".join(o.label for o in request.options)),
+        _field(
+            _w(locale, "quorum"), f"{request.quorum} · {_w(locale, 'voters')}: {len(state.voters)}"
+        ),
+        _field(_w(locale, "until"), format_datetime(request.closes_at, locale)),
+        _italic(_w(locale, "secret" if not request.disclosed else "open")),
+    )
+    card.lines(_text(_w(locale, "how_to_vote")))
+    return card.build()
+
+
+def _subject_lines(subject: VoteSubject, locale: Locale) -> list[_Line | None]:
+    kind = _SUBJECT_KINDS[locale].get(subject.kind or "", subject.kind or "")
+    heading = " ".join(part for part in (kind, subject.number or "") if part)
+    document = subject.document
+    document_text = None
+    if document is not None:
+        document_text = document.info.filename
+        if document.size is not None:
+            document_text += f" ({file_size(document.size, locale)})"
+    return [
+        _bold(heading) if heading else None,
+        _field(_w(locale, "supplier"), subject.supplier) if subject.supplier else None,
+        (
+            _field(_w(locale, "delivery_term"), days(subject.delivery_term_days, locale))
+            if subject.delivery_term_days is not None
+            else None
+        ),
+        (
+            _field(_w(locale, "delivery_date"), format_date(subject.delivery_date, locale))
+            if subject.delivery_date is not None
+            else None
+        ),
+        (
+            _field(
+                _w(locale, "cost_without_vat"),
+                format_money(subject.cost_without_vat, subject.currency, locale),
+            )
+            if subject.cost_without_vat is not None
+            else None
+        ),
+        (
+            _field(
+                _w(locale, "cost_with_vat"),
+                format_money(subject.cost_with_vat, subject.currency, locale),
+            )
+            if subject.cost_with_vat is not None
+            else None
+        ),
+        _field(_w(locale, "document"), document_text) if document_text else None,
+    ]
+
+
+def turnout_line(state: VoteState, locale: Locale = Locale.RU) -> str:
+    """«Проголосовало 6 из 10 · кворум 6 — набран»; never who has not voted yet."""
+    result = tally(state)
+    quorum = _w(locale, "quorum_line").format(
+        quorum=result.quorum,
+        state=_w(locale, "reached" if result.quorum_reached else "not_reached"),
+    )
+    return f"{voted_of(result.turnout, result.voters, locale)} · {quorum}"
+
+
+def vote_status_card(state: VoteState, locale: Locale = Locale.RU) -> Card:
+    """The progress of a vote, for the pinned card and the «голосование» command."""
+    request = state.request
+    if not state.is_open:
+        return vote_result_card(state, locale)
+    card = _CardBuilder(f"{_w(locale, 'vote_running')}: {request.question}")
+    card.lines(
+        _text(turnout_line(state, locale)),
+        _field(_w(locale, "until"), format_datetime(request.closes_at, locale)),
+    )
+    return card.build()
+
+
+def vote_result_card(state: VoteState, locale: Locale = Locale.RU) -> Card:
+    """The result: per option, turnout and quorum, outcome, and how the vote closed."""
+    request = state.request
+    result = tally(state)
+    cancelled = state.close_reason is CloseReason.CANCELLED
+    title = _w(locale, "vote_cancelled" if cancelled else "vote_done")
+    card = _CardBuilder(f"{title}: {request.question}")
+    card.items(
+        _w(locale, "results"),
+        [_text(f"{c.option.label} — {c.count}") for c in result.counts],
+    )
+    if result.outcome is not None:
+        winner = request.option(result.outcome)
+        outcome = winner.label if winner is not None else result.outcome
+    else:
+        outcome = _w(locale, "no_quorum" if not result.quorum_reached else "tie")
+    closed = None
+    if state.close_reason is not None and state.closed_at is not None:
+        how = _w(locale, f"closed_{state.close_reason.value}")
+        closed = _field(_w(locale, "closed"), f"{how}, {format_datetime(state.closed_at, locale)}")
+    card.lines(
+        _text(turnout_line(state, locale)),
+        None if cancelled else _field(_w(locale, "outcome"), outcome),
+        closed,
+        _field(_w(locale, "reason"), state.cancel_reason) if state.cancel_reason else None,
+    )
+    return card.build()
+
+
+# --- approvals -------------------------------------------------------------------------
+
+
+def approval_card(
+    state: ApprovalState,
+    locale: Locale = Locale.RU,
+    names: Mapping[UserId, str] | None = None,
+) -> Card:
+    """The «Вынесение на согласование» form as a card, edited in place as the route moves.
+
+    `names` maps approvers to display names («Коновалов А.С.»); MXIDs are shown otherwise.
+    """
+    request = state.request
+    info = request.document.info
+    what = " ".join(
+        part for part in (info.type, f"№ {info.number}" if info.number else None) if part
+    )
+    card = _CardBuilder(f"{_w(locale, 'approval')}: {what or info.filename}")
+    card.lines(
+        _field(_w(locale, "series"), info.series) if info.series else None,
+        (
+            _field(_w(locale, "valid_until"), format_date(info.valid_until, locale))
+            if info.valid_until is not None
+            else None
+        ),
+        _field(_w(locale, "file"), info.filename),
+        _field(_w(locale, "mode"), _w(locale, request.mode.value)),
+        _field(_w(locale, "group"), request.group) if request.group else None,
+        _text(_w(locale, "signature_required")) if request.require_signature else None,
+        (
+            _field(_w(locale, "deadline"), format_datetime(request.deadline, locale))
+            if request.deadline is not None
+            else None
+        ),
+    )
+    current = state.current_approvers()
+    numbered = request.mode is ApprovalMode.SEQUENTIAL
+    card.items(
+        _w(locale, "participants"),
+        [
+            _step_line(step, i, numbered, step.approver in current, state.is_open, locale, names)
+            for i, step in enumerate(state.steps)
+        ],
+    )
+    if state.is_open:
+        card.lines(
+            _field(_w(locale, "current"), ", ".join(_name(u, names) for u in current)),
+            _italic(_w(locale, "how_to_decide")),
+        )
+    else:
+        assert state.outcome is not None
+        card.lines(
+            _field(_w(locale, "outcome"), _w(locale, f"outcome_{state.outcome.value}")),
+            _reason_line(state, locale),
+        )
+    return card.build()
+
+
+def _step_line(
+    step: Step,
+    index: int,
+    numbered: bool,
+    is_current: bool,
+    route_open: bool,
+    locale: Locale,
+    names: Mapping[UserId, str] | None,
+) -> _Line:
+    if step.status is StepStatus.APPROVED:
+        mark, state = "✅", _w(locale, "approved")
+    elif step.status is StepStatus.REJECTED:
+        mark, state = "❌", _w(locale, "rejected")
+    elif is_current:
+        mark, state = "⏳", _w(locale, "waiting")
+    else:
+        mark, state = "—", _w(locale, "queued" if route_open else "not_needed")
+    parts = [state]
+    if step.decided_at is not None:
+        parts.append(format_datetime(step.decided_at, locale))
+    if step.signature_ok:
+        parts.append(_w(locale, "signed"))
+    number = f"{index + 1}. " if numbered else ""
+    plain = f"{number}{mark} {_name(step.approver, names)} — {', '.join(parts)}"
+    markup = escape(plain)
+    if step.comment:
+        quoted = f"«{step.comment}»" if locale is Locale.RU else f"“{step.comment}”"
+        plain += f": {quoted}"
+        markup += f": <i>{escape(quoted)}</i>"
+    return plain, markup
+
+
+def _reason_line(state: ApprovalState, locale: Locale) -> _Line | None:
+    if state.outcome is Outcome.CANCELLED and state.cancel_reason:
+        return _field(_w(locale, "reason"), state.cancel_reason)
+    if state.outcome is Outcome.REJECTED:
+        reason = next((s.comment for s in state.steps if s.status is StepStatus.REJECTED), None)
+        return _field(_w(locale, "reason"), reason) if reason else None
+    return None
+
+
+# --- rooms, help, refusals -------------------------------------------------------------
+
+
+def context_card(
+    *,
+    procurement_number: str,
+    title: str,
+    room_kind: str,
+    locale: Locale = Locale.RU,
+    room_subject: str | None = None,
+    object_name: str | None = None,
+    stage: str | None = None,
+    url: str | None = None,
+) -> Card:
+    """The bot's first message in a room: what this room is about and what it is for.
+
+    `room_kind` and `stage` are the codes of DESIGN §3 (unknown codes are shown as they
+    are); `room_subject` names the room's own subject (its supplier, specification, …) and
+    must never name anything the room's members may not see.
+    """
+    kind_name, purpose = ROOM_KINDS[locale].get(room_kind, (room_kind, ""))
+    card = _CardBuilder(_w(locale, "created"))
+    room = f"{kind_name}: {room_subject}" if room_subject else kind_name
+    link = None
+    if url is not None and _is_web_url(url):
+        label = _w(locale, "link")
+        link = f"{label}: {url}", f'<a href="{escape(url)}">{escape(label)}</a>'
+    card.lines(
+        _bold(f"{_w(locale, 'procurement')} {procurement_number} · {title}"),
+        _field(_w(locale, "room"), room),
+        _field(_w(locale, "object"), object_name) if object_name else None,
+        _field(_w(locale, "stage"), STAGES[locale].get(stage, stage)) if stage else None,
+        _field(_w(locale, "purpose"), purpose) if purpose else None,
+        link,
+    )
+    card.lines(_text(_w(locale, "no_deletion")), _italic(_w(locale, "help_hint")))
+    return card.build()
+
+
+def _is_web_url(url: str) -> bool:
+    # Only http(s) becomes a link: a javascript: or data: URL must not be clickable.
+    try:
+        return urlsplit(url).scheme in ("http", "https")
+    except ValueError:
+        return False
+
+
+def help_card(locale: Locale = Locale.RU) -> Card:
+    title, commands, aliases = _HELP[locale]
+    card = _CardBuilder(title)
+    card.items(
+        None,
+        [
+            (f"{cmd} — {what}", f"<code>{escape(cmd)}</code> — {escape(what)}")
+            for cmd, what in commands
+        ],
+    )
+    card.lines(_italic(aliases))
+    return card.build()
+
+
+def refusal_message(errcode: str, locale: Locale = Locale.RU) -> str | None:
+    """The words for a refusal's errcode, None when the code has none."""
+    return _REFUSALS[locale].get(errcode)
+
+
+def refusal_card(error: Refused | InvalidInput, locale: Locale = Locale.RU) -> Card:
+    """The bot's reply when a command or a decision is refused."""
+    if isinstance(error, InvalidInput):
+        card = _CardBuilder(f"{_w(locale, 'invalid')}: {error.error}")
+        card.lines(_italic(_w(locale, "help_hint")))
+        return card.build()
+    message = refusal_message(error.errcode, locale) or error.error
+    card = _CardBuilder(f"{_w(locale, 'refused')}: {message}")
+    if (
+        isinstance(error, ApprovalRefused)
+        and error.code is RefusalCode.NOT_YOUR_TURN
+        and error.current
+    ):
+        card.lines(_field(_w(locale, "current"), ", ".join(error.current)))
+    return card.build()
