@@ -1,0 +1,198 @@
+"""The diff from what Matrix holds to the plan: effects as data, applied by `matrix/`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .ids import RoomId, RoomKey, UserId
+from .locale import Locale
+from .plan import Plan, RoomSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedRoom:
+    """What the matrix layer knows of one managed room, from its DB and the room state."""
+
+    key: RoomKey
+    room_id: RoomId
+    name: str | None
+    topic: str | None
+    context: Mapping[str, object] | None  # org.procurement.context content
+    members: frozenset[UserId]  # joined or invited (the bot may be included or not)
+    archived: bool  # policy.check_power_levels(...).archived
+    power_levels_ok: bool  # policy.check_power_levels(...).intact
+    access_ok: bool  # not policy.access_drift(...)
+    parents: frozenset[RoomKey] = frozenset()  # m.space.parent state naming managed spaces
+    children: Mapping[RoomKey, str | None] = field(default_factory=dict)  # m.space.child → order
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRoom:
+    """Create the room with its name, topic, context and policy (archived per the spec).
+
+    Members and space relations are not part of it: the effects that follow add them.
+    """
+
+    spec: RoomSpec
+
+
+@dataclass(frozen=True, slots=True)
+class SetPowerLevels:
+    """Send policy.power_levels(..., archived=archived)."""
+
+    key: RoomKey
+    archived: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetAccessRules:
+    """Send policy.initial_state() again: join rules, guest access, history visibility."""
+
+    key: RoomKey
+
+
+@dataclass(frozen=True, slots=True)
+class SetName:
+    key: RoomKey
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetTopic:
+    key: RoomKey
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetContext:
+    key: RoomKey
+    context: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Kick:
+    key: RoomKey
+    user: UserId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    key: RoomKey
+    user: UserId
+
+
+@dataclass(frozen=True, slots=True)
+class SetSpaceParent:
+    """Add (or with present=False empty) the room's m.space.parent naming `parent_key`."""
+
+    key: RoomKey
+    parent_key: RoomKey
+    present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetSpaceChild:
+    """Add (or with present=False empty) the space's m.space.child naming `child_key`."""
+
+    space_key: RoomKey
+    child_key: RoomKey
+    present: bool
+    order: str | None
+
+
+Effect = (
+    CreateRoom
+    | SetPowerLevels
+    | SetAccessRules
+    | SetName
+    | SetTopic
+    | SetContext
+    | Kick
+    | Invite
+    | SetSpaceParent
+    | SetSpaceChild
+)
+
+_KICK_REASON = {
+    Locale.RU: "Не участник этого чата по данным системы закупок",
+    Locale.EN: "Not a participant of this chat according to the procurement system",
+}
+
+
+def diff(plan: Plan, observed: Iterable[ObservedRoom], *, bot: UserId) -> list[Effect]:
+    """The effects that bring Matrix to the plan, in the order to apply them.
+
+    Missing rooms are created first (spaces before rooms), then each room's policy, names
+    and members are fixed (kicks before invites), then space relations (removals first).
+    Nothing is emitted for a room that matches, and no room is ever removed.
+    """
+    seen = {room.key: room for room in observed}
+    effects: list[Effect] = [CreateRoom(spec) for spec in plan.specs if spec.key not in seen]
+    for spec in plan.specs:
+        effects.extend(_room_effects(spec, seen.get(spec.key), bot, plan.locale))
+    for spec in plan.specs:
+        effects.extend(_parent_effects(spec, seen.get(spec.key)))
+    orders = {spec.key: spec.order for spec in plan.specs}
+    for space in plan.spaces:
+        wanted = plan.children.get(space.key, ())
+        effects.extend(_child_effects(space.key, wanted, orders, seen.get(space.key)))
+    return effects
+
+
+def _room_effects(
+    spec: RoomSpec, room: ObservedRoom | None, bot: UserId, locale: Locale
+) -> list[Effect]:
+    effects: list[Effect] = []
+    members: frozenset[UserId] = frozenset()
+    if room is not None:
+        # Lock an archive before anything else, so nobody posts while the rest is applied.
+        if room.archived != spec.archived or not room.power_levels_ok:
+            effects.append(SetPowerLevels(spec.key, spec.archived))
+        if not room.access_ok:
+            effects.append(SetAccessRules(spec.key))
+        if room.name != spec.name:
+            effects.append(SetName(spec.key, spec.name))
+        if room.topic != spec.topic:
+            effects.append(SetTopic(spec.key, spec.topic))
+        if room.context != spec.context:
+            effects.append(SetContext(spec.key, spec.context))
+        members = room.members
+        effects.extend(
+            Kick(spec.key, user, _KICK_REASON[locale])
+            for user in sorted(members - spec.members - {bot})
+        )
+    effects.extend(Invite(spec.key, user) for user in sorted(spec.members - members - {bot}))
+    return effects
+
+
+def _parent_effects(spec: RoomSpec, room: ObservedRoom | None) -> list[Effect]:
+    parents = room.parents if room is not None else frozenset()
+    effects: list[Effect] = [
+        SetSpaceParent(spec.key, old, present=False)
+        for old in sorted(parents)
+        if old != spec.parent
+    ]
+    if spec.parent is not None and spec.parent not in parents:
+        effects.append(SetSpaceParent(spec.key, spec.parent, present=True))
+    return effects
+
+
+def _child_effects(
+    space_key: RoomKey,
+    wanted: tuple[RoomKey, ...],
+    orders: Mapping[RoomKey, str],
+    room: ObservedRoom | None,
+) -> list[Effect]:
+    children: Mapping[RoomKey, str | None] = room.children if room is not None else {}
+    effects: list[Effect] = [
+        SetSpaceChild(space_key, old, present=False, order=None)
+        for old in sorted(set(children) - set(wanted))
+    ]
+    effects.extend(
+        SetSpaceChild(space_key, key, present=True, order=orders[key])
+        for key in wanted
+        if key not in children or children[key] != orders[key]
+    )
+    return effects

@@ -1,0 +1,355 @@
+"""The reconciliation diff: effects that bring Matrix to the plan, idempotently."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.domain.ids import ApprovalId, RoomId, RoomKey, UserId
+from bridge.domain.locale import Locale
+from bridge.domain.plan import ApprovalRoomInput, Plan, RoomSpec, plan_rooms
+from bridge.domain.reconcile import (
+    CreateRoom,
+    Effect,
+    Invite,
+    Kick,
+    ObservedRoom,
+    SetAccessRules,
+    SetContext,
+    SetName,
+    SetPowerLevels,
+    SetSpaceChild,
+    SetSpaceParent,
+    SetTopic,
+    diff,
+)
+from bridge.domain.snapshot import Snapshot, Stage
+
+from .test_plan import (
+    KIRILLOV,
+    MANAGER,
+    NOTHING,
+    STAFF,
+    approval_inputs,
+    bare_snapshot,
+    design_snapshot,
+    known_keys,
+    locales,
+    snapshots,
+)
+
+BOT = UserId("@procbot:corp.example")
+STRANGER = UserId("@stranger:evil.example")
+
+
+def _key_of(effect: Effect) -> RoomKey:
+    if isinstance(effect, CreateRoom):
+        return effect.spec.key
+    if isinstance(effect, SetSpaceChild):
+        return effect.space_key
+    return effect.key
+
+
+def created(spec: RoomSpec) -> ObservedRoom:
+    """What CreateRoom leaves: the room with its name, topic, context and policy, nobody in it."""
+    return ObservedRoom(
+        key=spec.key,
+        room_id=RoomId(f"!{spec.key}"),
+        name=spec.name,
+        topic=spec.topic,
+        context=spec.context,
+        members=frozenset({BOT}),
+        archived=spec.archived,
+        power_levels_ok=True,
+        access_ok=True,
+    )
+
+
+def apply(
+    effects: Iterable[Effect], observed: Iterable[ObservedRoom]
+) -> dict[RoomKey, ObservedRoom]:
+    """A tiny homeserver: applies effects as `matrix/` would, checking each is applicable."""
+    rooms = {room.key: room for room in observed}
+    for effect in effects:
+        if isinstance(effect, CreateRoom):
+            assert effect.spec.key not in rooms
+            rooms[effect.spec.key] = created(effect.spec)
+            continue
+        key = _key_of(effect)
+        room = rooms[key]  # a room is created before anything refers to it
+        match effect:
+            case SetPowerLevels(archived=archived):
+                room = dataclasses.replace(room, archived=archived, power_levels_ok=True)
+            case SetAccessRules():
+                room = dataclasses.replace(room, access_ok=True)
+            case SetName(name=name):
+                room = dataclasses.replace(room, name=name)
+            case SetTopic(topic=topic):
+                room = dataclasses.replace(room, topic=topic)
+            case SetContext(context=context):
+                room = dataclasses.replace(room, context=context)
+            case Kick(user=user):
+                assert user in room.members
+                assert user != BOT
+                room = dataclasses.replace(room, members=room.members - {user})
+            case Invite(user=user):
+                assert user not in room.members
+                assert user != BOT
+                room = dataclasses.replace(room, members=room.members | {user})
+            case SetSpaceParent(parent_key=parent, present=present):
+                assert parent in rooms
+                parents = room.parents | {parent} if present else room.parents - {parent}
+                room = dataclasses.replace(room, parents=parents)
+            case SetSpaceChild(child_key=child, present=present, order=order):
+                assert child in rooms
+                children = dict(room.children)
+                if present:
+                    children[child] = order
+                else:
+                    children.pop(child, None)
+                room = dataclasses.replace(room, children=children)
+        rooms[key] = room
+    return rooms
+
+
+def converge(plan: Plan, observed: Iterable[ObservedRoom]) -> dict[RoomKey, ObservedRoom]:
+    observed = list(observed)
+    return apply(diff(plan, observed, bot=BOT), observed)
+
+
+def assert_matches(plan: Plan, rooms: dict[RoomKey, ObservedRoom]) -> None:
+    for spec in plan.specs:
+        room = rooms[spec.key]
+        assert (room.name, room.topic, room.context) == (spec.name, spec.topic, spec.context)
+        assert room.members - {BOT} == spec.members
+        assert room.archived is spec.archived
+        assert room.power_levels_ok
+        assert room.access_ok
+        assert room.parents == (frozenset() if spec.parent is None else {spec.parent})
+        if spec.is_space:
+            assert room.children == {
+                child: rooms_spec(plan, child).order for child in plan.children[spec.key]
+            }
+
+
+def rooms_spec(plan: Plan, key: str) -> RoomSpec:
+    spec = plan.get(key)
+    assert spec is not None
+    return spec
+
+
+# --- examples ---------------------------------------------------------------------------------
+
+
+def test_a_new_procurement_is_created_spaces_first_then_filled() -> None:
+    plan = plan_rooms(design_snapshot(Stage.OFFERS), (), NOTHING, Locale.RU)
+    effects = diff(plan, [], bot=BOT)
+
+    creates = [e.spec.key for e in effects if isinstance(e, CreateRoom)]
+    assert creates == [spec.key for spec in plan.specs]
+    assert creates[0] == "space"
+    assert effects[: len(creates)] == [CreateRoom(spec) for spec in plan.specs]
+    assert Invite(RoomKey("supplier:torgprofi"), KIRILLOV) in effects
+    assert (
+        SetSpaceParent(
+            RoomKey("supplier:torgprofi"), RoomKey("supplier-space:torgprofi"), present=True
+        )
+        in effects
+    )
+    assert (
+        SetSpaceChild(
+            RoomKey("category:suppliers"), RoomKey("supplier:torgprofi"), present=True, order="1"
+        )
+        in effects
+    )
+    assert not any(isinstance(e, Kick) for e in effects)
+    assert_matches(plan, apply(effects, []))
+
+
+def test_a_room_that_matches_gets_nothing() -> None:
+    plan = plan_rooms(design_snapshot(Stage.OFFERS), (), NOTHING, Locale.RU)
+    rooms = converge(plan, [])
+    assert diff(plan, rooms.values(), bot=BOT) == []
+
+
+def test_closing_a_stage_locks_renames_and_moves_its_rooms_to_the_archive() -> None:
+    offers = plan_rooms(bare_snapshot(Stage.OFFERS), (), NOTHING, Locale.RU)
+    rooms = converge(offers, [])
+    contract = plan_rooms(bare_snapshot(Stage.CONTRACT), (), frozenset(rooms), Locale.RU)
+    effects = diff(contract, rooms.values(), bot=BOT)
+    supplier = RoomKey("supplier:torgprofi")
+    archive = RoomKey("category:archive")
+
+    assert effects[0] == CreateRoom(rooms_spec(contract, archive))
+    mine = [e for e in effects if _key_of(e) == supplier]
+    assert mine[:2] == [
+        SetPowerLevels(supplier, archived=True),
+        SetName(supplier, "[Архив] ООО «ТоргПрофи» · закупка 26908"),
+    ]
+    assert SetSpaceChild(RoomKey("category:suppliers"), supplier, False, None) in effects
+    assert SetSpaceChild(archive, supplier, True, "1") in effects
+    # Supplier rooms keep pointing at their supplier's space, never into the internal one.
+    assert not any(isinstance(e, SetSpaceParent) and e.key == supplier for e in effects)
+    # Archived rooms keep their members: history stays readable.
+    assert not any(isinstance(e, Kick) for e in effects)
+    assert_matches(contract, apply(effects, rooms.values()))
+
+
+def test_a_removed_supplier_is_kicked_and_its_room_leaves_its_space() -> None:
+    offers = plan_rooms(bare_snapshot(Stage.OFFERS), (), NOTHING, Locale.EN)
+    rooms = converge(offers, [])
+    removed = plan_rooms(
+        design_snapshot(Stage.OFFERS, suppliers=(), specifications=(), shipments=()),
+        (),
+        frozenset(rooms),
+        Locale.EN,
+    )
+    effects = diff(removed, rooms.values(), bot=BOT)
+    supplier = RoomKey("supplier:torgprofi")
+    space = RoomKey("supplier-space:torgprofi")
+
+    reason = "Not a participant of this chat according to the procurement system"
+    assert Kick(supplier, KIRILLOV, reason) in effects
+    assert Kick(space, KIRILLOV, reason) in effects
+    assert SetSpaceParent(supplier, space, present=False) in effects
+    assert SetSpaceParent(supplier, RoomKey("category:archive"), present=True) in effects
+    assert SetSpaceChild(space, supplier, False, None) in effects
+    assert_matches(removed, apply(effects, rooms.values()))
+
+
+def test_outsiders_are_kicked_and_drifted_policy_is_restored_but_the_bot_stays() -> None:
+    plan = plan_rooms(design_snapshot(Stage.OFFERS), (), NOTHING, Locale.RU)
+    rooms = converge(plan, [])
+    org = RoomKey("org")
+    rooms[org] = dataclasses.replace(
+        rooms[org],
+        members=rooms[org].members | {STRANGER},
+        power_levels_ok=False,
+        access_ok=False,
+        name="Взломано",
+    )
+
+    effects = diff(plan, rooms.values(), bot=BOT)
+    assert effects == [
+        SetPowerLevels(org, archived=False),
+        SetAccessRules(org),
+        SetName(org, "Чат организации по закупке 26908"),
+        Kick(org, STRANGER, "Не участник этого чата по данным системы закупок"),
+    ]
+
+
+def test_a_manager_who_left_is_invited_again() -> None:
+    plan = plan_rooms(design_snapshot(Stage.OFFERS), (), NOTHING, Locale.RU)
+    rooms = converge(plan, [])
+    org = RoomKey("org")
+    rooms[org] = dataclasses.replace(rooms[org], members=rooms[org].members - {MANAGER})
+    assert diff(plan, rooms.values(), bot=BOT) == [Invite(org, MANAGER)]
+
+
+def test_rooms_outside_the_plan_are_left_alone() -> None:
+    plan = plan_rooms(design_snapshot(Stage.OFFERS), (), NOTHING, Locale.RU)
+    rooms = converge(plan, [])
+    stray = ObservedRoom(
+        key=RoomKey("something-else"),
+        room_id=RoomId("!x"),
+        name=None,
+        topic=None,
+        context=None,
+        members=frozenset({STRANGER}),
+        archived=False,
+        power_levels_ok=False,
+        access_ok=False,
+    )
+    assert diff(plan, [*rooms.values(), stray], bot=BOT) == []
+
+
+def test_a_reordered_space_child_gets_its_order_back() -> None:
+    plan = plan_rooms(design_snapshot(Stage.OFFERS), (), NOTHING, Locale.RU)
+    rooms = converge(plan, [])
+    space = RoomKey("space")
+    rooms[space] = dataclasses.replace(
+        rooms[space], children={**rooms[space].children, RoomKey("org"): None}
+    )
+    assert diff(plan, rooms.values(), bot=BOT) == [
+        SetSpaceChild(space, RoomKey("org"), present=True, order="0")
+    ]
+
+
+def test_a_whole_lifecycle_converges_at_every_step() -> None:
+    approval = ApprovalRoomInput(ApprovalId("A-1"), "ТКА", STAFF[0], (STAFF[1],), False)
+    rooms: dict[RoomKey, ObservedRoom] = {}
+    for stage in [*Stage]:
+        plan = plan_rooms(design_snapshot(stage), (approval,), frozenset(rooms), Locale.RU)
+        rooms = converge(plan, rooms.values())
+        assert_matches(plan, rooms)
+        assert diff(plan, rooms.values(), bot=BOT) == []
+    assert rooms[RoomKey("supplier:torgprofi")].archived
+    assert rooms[RoomKey("approval:A-1")].archived
+
+
+# --- properties ----------------------------------------------------------------------------
+
+
+@st.composite
+def observations(draw: st.DrawFn, plan: Plan) -> list[ObservedRoom]:
+    """Any state Matrix may be in for a plan: missing rooms, drift, strangers, odd relations."""
+    keys = [spec.key for spec in plan.specs]
+    space_keys = [spec.key for spec in plan.spaces]
+    people = sorted({m for spec in plan.specs for m in spec.members} | {STRANGER, BOT})
+    observed = []
+    for spec in plan.specs:
+        if not draw(st.booleans()):
+            continue
+        observed.append(
+            ObservedRoom(
+                key=spec.key,
+                room_id=RoomId(f"!{spec.key}"),
+                name=draw(st.sampled_from([spec.name, "другое", None])),
+                topic=draw(st.sampled_from([spec.topic, None])),
+                context=draw(st.sampled_from([spec.context, None, {"stage": "request"}])),
+                members=draw(st.frozensets(st.sampled_from(people))),
+                archived=draw(st.booleans()),
+                power_levels_ok=draw(st.booleans()),
+                access_ok=draw(st.booleans()),
+                parents=draw(st.frozensets(st.sampled_from(space_keys)))
+                if space_keys
+                else frozenset(),
+                children=draw(
+                    st.dictionaries(st.sampled_from(keys), st.sampled_from([None, "0", "1", "9"]))
+                )
+                if spec.is_space
+                else {},
+            )
+        )
+    return observed
+
+
+@given(st.data(), snapshots(), approval_inputs, known_keys, locales)
+def test_the_diff_converges_and_is_idempotent(
+    data: st.DataObject,
+    snapshot: Snapshot,
+    approvals: tuple[ApprovalRoomInput, ...],
+    known: frozenset[str],
+    locale: Locale,
+) -> None:
+    plan = plan_rooms(snapshot, approvals, known, locale)
+    observed = data.draw(observations(plan))
+    effects = diff(plan, observed, bot=BOT)
+
+    after = apply(effects, observed)
+    assert diff(plan, after.values(), bot=BOT) == []
+    assert_matches(plan, after)
+
+    planned = {spec.key for spec in plan.specs}
+    assert all(_key_of(e) in planned for e in effects)
+    assert not any(isinstance(e, Kick | Invite) and e.user == BOT for e in effects)
+    seen = {room.key for room in observed}
+    creates = [e for e in effects if isinstance(e, CreateRoom)]
+    assert all(e.spec.key not in seen for e in creates)
+    assert effects[: len(creates)] == creates
+    assert [e.spec.is_space for e in creates] == sorted(
+        (e.spec.is_space for e in creates), reverse=True
+    )
