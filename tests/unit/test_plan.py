@@ -37,8 +37,31 @@ from bridge.domain.snapshot import (
     parse_snapshot,
 )
 
-from .test_snapshot import example
-
+# The DESIGN §4.1 example's data.
+EXAMPLE: dict[str, Any] = {
+    "id": "26908",
+    "version": 7,
+    "number": "26908",
+    "title": "Поставка арматуры А500С",
+    "object": {"id": "lakhta-2", "name": "Лахта Центр, корпус 2"},
+    "organization": "Газпром_Сибирь",
+    "url": "https://erp.example/procurements/26908",
+    "stage": "offers",
+    "manager": "@konovalov:corp.example",
+    "team": ["@ivanova:corp.example"],
+    "logistics": ["@sklad:corp.example"],
+    "suppliers": [
+        {"id": "torgprofi", "name": "ООО «ТоргПрофи»", "members": ["@kirillov:corp.example"]}
+    ],
+    "commission": {
+        "id": "15000.16969",
+        "name": "Комиссия № 15000.16969 от 30.11.2022",
+        "chair": "@petrov:corp.example",
+        "members": ["@petrov:corp.example", "@kononov:corp.example"],
+    },
+    "specifications": [{"id": "K987-02.02-001", "supplier_id": "torgprofi"}],
+    "shipments": [{"id": "SH-1", "supplier_id": "torgprofi", "status": "in_transit"}],
+}
 MANAGER = UserId("@konovalov:corp.example")
 TEAM = UserId("@ivanova:corp.example")
 SKLAD = UserId("@sklad:corp.example")
@@ -49,7 +72,7 @@ NOTHING: frozenset[str] = frozenset()
 
 
 def design_snapshot(stage: Stage = Stage.OFFERS, **changes: Any) -> Snapshot:
-    snapshot = dataclasses.replace(parse_snapshot(example()), stage=stage)
+    snapshot = dataclasses.replace(parse_snapshot(EXAMPLE), stage=stage)
     return dataclasses.replace(snapshot, **changes)
 
 

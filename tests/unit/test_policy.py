@@ -230,10 +230,10 @@ def test_creation_content() -> None:
     }
 
 
-json_leaves = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+json_leaves = st.none() | st.booleans() | st.integers() | st.text("@:a15-", max_size=5)
 power_level_contents = st.dictionaries(
     st.sampled_from(["users", "events", "events_default", "kick", "redact", "notifications"]),
-    json_leaves | st.dictionaries(st.text(max_size=5), json_leaves, max_size=3),
+    json_leaves | st.dictionaries(st.text("@:a.b", max_size=5), json_leaves, max_size=3),
 )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.domain.ids import ApprovalId, RoomId, RoomKey, UserId
+from bridge.domain.ids import ApprovalId, ProcurementId, RoomId, RoomKey, SupplierId, UserId
 from bridge.domain.locale import Locale
 from bridge.domain.plan import ApprovalRoomInput, Plan, RoomSpec, plan_rooms
 from bridge.domain.reconcile import (
@@ -26,23 +27,41 @@ from bridge.domain.reconcile import (
     SetTopic,
     diff,
 )
-from bridge.domain.snapshot import Snapshot, Stage
-
-from .test_plan import (
-    KIRILLOV,
-    MANAGER,
-    NOTHING,
-    STAFF,
-    approval_inputs,
-    bare_snapshot,
-    design_snapshot,
-    known_keys,
-    locales,
-    snapshots,
-)
+from bridge.domain.snapshot import Commission, Shipment, Snapshot, Specification, Stage, Supplier
 
 BOT = UserId("@procbot:corp.example")
 STRANGER = UserId("@stranger:evil.example")
+MANAGER = UserId("@konovalov:corp.example")
+KIRILLOV = UserId("@kirillov:corp.example")
+STAFF = tuple(UserId(f"@staff{i}:corp.example") for i in range(4))
+NOTHING: frozenset[str] = frozenset()
+TORGPROFI = SupplierId("torgprofi")
+
+
+def design_snapshot(stage: Stage, **changes: Any) -> Snapshot:
+    """The DESIGN §4.1 example at `stage`."""
+    snapshot = Snapshot(
+        id=ProcurementId("26908"),
+        version=7,
+        number="26908",
+        title="Поставка арматуры А500С",
+        object=None,
+        organization=None,
+        url=None,
+        stage=stage,
+        manager=MANAGER,
+        team=(UserId("@ivanova:corp.example"),),
+        logistics=(UserId("@sklad:corp.example"),),
+        suppliers=(Supplier(TORGPROFI, "ООО «ТоргПрофи»", (KIRILLOV,)),),
+        commission=Commission(None, "Комиссия № 15000.16969", None, (STAFF[2], STAFF[3])),
+        specifications=(Specification("K987-02.02-001", TORGPROFI),),
+        shipments=(Shipment("SH-1", TORGPROFI, "in_transit"),),
+    )
+    return dataclasses.replace(snapshot, **changes)
+
+
+def bare_snapshot(stage: Stage) -> Snapshot:
+    return design_snapshot(stage, specifications=(), shipments=())
 
 
 def _key_of(effect: Effect) -> RoomKey:
@@ -291,6 +310,71 @@ def test_a_whole_lifecycle_converges_at_every_step() -> None:
 
 
 # --- properties ----------------------------------------------------------------------------
+
+SUPPLIER_IDS = ("torgprofi", "metall", "a.b-c/1")
+KEY_UNIVERSE = sorted(
+    {"org", "commission", "space", "category:archive", "category:suppliers", "approval:A-9"}
+    | {f"{kind}:{s}" for kind in ("supplier", "supplier-space") for s in SUPPLIER_IDS}
+    | {"specification:S-9", "shipment:SH-9"}
+)
+staff_lists = st.lists(st.sampled_from(STAFF), unique=True, max_size=3).map(tuple)
+
+
+def supplier_people(supplier_id: str) -> list[UserId]:
+    return [UserId(f"@{supplier_id}.{i}:supplier.example") for i in range(3)]
+
+
+@st.composite
+def snapshots(draw: st.DrawFn) -> Snapshot:
+    """Varied valid snapshots: suppliers with their own people, specs and shipments of them."""
+    supplier_ids = draw(st.lists(st.sampled_from(SUPPLIER_IDS), unique=True))
+    suppliers = tuple(
+        Supplier(
+            SupplierId(sid),
+            sid,
+            tuple(sorted(draw(st.sets(st.sampled_from(supplier_people(sid)))))),
+        )
+        for sid in supplier_ids
+    )
+    specs: tuple[Specification, ...] = ()
+    shipments: tuple[Shipment, ...] = ()
+    if supplier_ids:
+        owner = st.sampled_from([SupplierId(sid) for sid in supplier_ids])
+        specs = tuple(
+            Specification(spec_id, draw(owner))
+            for spec_id in sorted(draw(st.sets(st.sampled_from(["S-1", "S-2"]))))
+        )
+        shipments = tuple(
+            Shipment(shipment_id, draw(owner), draw(st.sampled_from([None, "received"])))
+            for shipment_id in sorted(draw(st.sets(st.sampled_from(["SH-1", "SH-2"]))))
+        )
+    commission = Commission(None, None, None, draw(staff_lists)) if draw(st.booleans()) else None
+    return design_snapshot(
+        draw(st.sampled_from(Stage)),
+        manager=draw(st.sampled_from(STAFF)),
+        team=draw(staff_lists),
+        logistics=draw(staff_lists),
+        suppliers=suppliers,
+        commission=commission,
+        specifications=specs,
+        shipments=shipments,
+    )
+
+
+approval_inputs = st.lists(
+    st.builds(
+        ApprovalRoomInput,
+        st.sampled_from([ApprovalId("A-1"), ApprovalId("A-2")]),
+        st.just("ТКА"),
+        st.sampled_from(STAFF),
+        staff_lists,
+        st.booleans(),
+    ),
+    max_size=2,
+    unique_by=lambda a: a.approval_id,
+).map(tuple)
+known_keys = st.frozensets(st.sampled_from(KEY_UNIVERSE))
+locales = st.sampled_from(Locale)
 
 
 @st.composite
