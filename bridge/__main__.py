@@ -1,0 +1,109 @@
+"""`python -m bridge`: run the bridge, or generate its registration (mautrix Program)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from importlib import resources
+
+from mautrix.util.program import Program
+from ruamel.yaml import YAML
+
+from .config import Config, ConfigError
+from .core import BridgeCore, StartupProblem
+from .matrix.client import HomeserverProblem
+
+EXIT_CONFIG = 11
+
+
+class ProcurementBridge(Program):
+    module = "bridge"
+    name = "procurement-bridge"
+    version = "0.1.0"
+    command = "python -m bridge"
+    description = "Contextual procurement chats on Matrix"
+    config_class = Config
+    config: Config
+    core: BridgeCore
+
+    def prepare_arg_parser(self) -> None:
+        super().prepare_arg_parser()
+        self.parser.add_argument(
+            "-g",
+            "--generate-registration",
+            action="store_true",
+            help="generate tokens and the homeserver registration, then quit",
+        )
+        self.parser.add_argument(
+            "-r",
+            "--registration",
+            default="registration.yaml",
+            metavar="<path>",
+            help="where -g writes the registration (default: registration.yaml)",
+        )
+
+    @property
+    def base_config_path(self) -> str:
+        return "pkg://bridge/example-config.yaml"
+
+    def prepare_config(self) -> None:
+        path = self.args.config
+        if not os.path.exists(path):
+            if not self.args.generate_registration:
+                _fail(f"config: {path} does not exist; copy config.example.yaml and edit it")
+            # -g on a fresh install starts from the template.
+            template = resources.files("bridge").joinpath("example-config.yaml")
+            with resources.as_file(template) as src:
+                shutil.copyfile(src, path)
+        super().prepare_config()
+        if self.args.generate_registration:
+            self.generate_registration()
+            sys.exit(0)
+
+    def generate_registration(self) -> None:
+        self.config.fill_generated()
+        self.config.save()
+        yaml = YAML()
+        yaml.indent(mapping=2, sequence=4, offset=2)
+        with open(self.args.registration, "w") as stream:
+            yaml.dump(self.config.registration(), stream)
+        print(f"Registration written to {self.args.registration}, secrets to {self.args.config}")
+        print("Add it to the homeserver's app_service_config_files and restart the homeserver.")
+
+    def check_config(self) -> None:
+        try:
+            self.config.check()
+        except ConfigError as e:
+            self.log.critical("Configuration error: %s", e)
+            sys.exit(EXIT_CONFIG)
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.core = BridgeCore(self.config)
+
+    async def start(self) -> None:
+        try:
+            await self.core.start()
+        except (StartupProblem, HomeserverProblem) as e:
+            self.log.critical("Cannot start: %s", e)
+            await self.core.stop()
+            sys.exit(EXIT_CONFIG)
+        await super().start()
+
+    async def stop(self) -> None:
+        await self.core.stop()
+        await super().stop()
+
+
+def _fail(message: str) -> None:
+    print(f"Configuration error: {message}", file=sys.stderr)
+    sys.exit(EXIT_CONFIG)
+
+
+def main() -> None:
+    ProcurementBridge().run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The durable inbox of homeserver transactions: stored before acknowledged, processed after."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mautrix.util.async_db import Connection, Scheme
+
+from .queue import DeadLetter, WorkQueue
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEvent:
+    seq: int
+    event: dict[str, Any]
+    ephemeral: bool
+    attempts: int
+    received_at: int
+
+    @property
+    def key(self) -> int:
+        return self.seq
+
+    @property
+    def label(self) -> str:
+        return f"event {self.event.get('event_id')} ({self.event.get('type')})"
+
+
+def ephemeral_id(edu: dict[str, Any]) -> str:
+    """Ephemeral events have no id; the same content is the same fact, so hash it."""
+    canonical = json.dumps(edu, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "~" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Inbox(WorkQueue[InboxEvent]):
+    table = "matrix_event"
+    key = "seq"
+
+    async def store_transaction(
+        self,
+        txn_id: str,
+        events: list[dict[str, Any]],
+        ephemeral: list[dict[str, Any]],
+        now: int,
+    ) -> bool:
+        """Stores a transaction's events in one database transaction.
+
+        Returns False, storing nothing, if this transaction id was stored before.
+        """
+        rows = [_row(ev, False, now) for ev in events]
+        rows += [_row({**edu, "event_id": ephemeral_id(edu)}, True, now) for edu in ephemeral]
+        conn: Connection
+        async with self.db.acquire() as conn, conn.transaction():
+            first = await conn.fetchval(
+                "INSERT INTO hs_transaction (txn_id, received_at, event_count) "
+                "VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id",
+                txn_id,
+                now,
+                len(rows),
+            )
+            if first is None:
+                return False
+            if not rows:
+                return True
+            if self.db.scheme in (Scheme.POSTGRES, Scheme.COCKROACH):
+                # One statement for the whole batch: a round trip per event would dominate.
+                columns = list(zip(*rows, strict=True))
+                await conn.execute(
+                    "INSERT INTO matrix_event (event_id, room_id, sender, type, state_key, "
+                    "origin_ts, event, ephemeral, received_at) "
+                    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+                    "$5::text[], $6::bigint[], $7::text[], $8::boolean[], $9::bigint[]) "
+                    "ON CONFLICT (event_id) DO NOTHING",
+                    *columns,
+                )
+            else:
+                await conn.executemany(
+                    "INSERT INTO matrix_event (event_id, room_id, sender, type, state_key, "
+                    "origin_ts, event, ephemeral, received_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                    "ON CONFLICT (event_id) DO NOTHING",
+                    rows,
+                )
+        return True
+
+    async def due(self, now: int, limit: int = 100) -> list[InboxEvent]:
+        rows = await self.db.fetch(
+            "SELECT seq, event, ephemeral, attempts, received_at FROM matrix_event "
+            "WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY seq LIMIT $2",
+            now,
+            limit,
+        )
+        return [
+            InboxEvent(
+                r["seq"],
+                json.loads(r["event"]),
+                bool(r["ephemeral"]),
+                r["attempts"],
+                r["received_at"],
+            )
+            for r in rows
+        ]
+
+    async def get_event(self, event_id: str) -> dict[str, Any] | None:
+        """The event as it first arrived (its content survives a later redaction)."""
+        raw = await self.db.fetchval("SELECT event FROM matrix_event WHERE event_id=$1", event_id)
+        return json.loads(raw) if raw else None
+
+    async def status_of(self, event_id: str) -> str | None:
+        status: str | None = await self.db.fetchval(
+            "SELECT status FROM matrix_event WHERE event_id=$1", event_id
+        )
+        return status
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return await self._dead_letters("event_id", limit)
+
+
+def _row(ev: dict[str, Any], ephemeral: bool, now: int) -> tuple[Any, ...]:
+    state_key = ev.get("state_key")
+    origin_ts = ev.get("origin_server_ts")
+    return (
+        ev["event_id"],
+        ev.get("room_id"),
+        ev.get("sender"),
+        ev["type"],
+        state_key if isinstance(state_key, str) else None,
+        origin_ts if isinstance(origin_ts, int) else None,
+        json.dumps(ev, ensure_ascii=False, separators=(",", ":")),
+        ephemeral,
+        now,
+    )

@@ -1,0 +1,89 @@
+"""What every durable work table shares: pending → done, or retried with backoff, then dead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
+
+from mautrix.util.async_db import Database
+
+T = TypeVar("T")
+
+PENDING = "pending"
+DONE = "done"
+DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    key: int
+    name: str
+    attempts: int
+    last_error: str | None
+
+
+class WorkQueue(Generic[T]):
+    """A table with `status`, `attempts`, `next_attempt_at`, `last_error` columns.
+
+    Subclasses name the table and its integer key column; the names are constants of the code,
+    never input, so building them into the SQL is safe.
+    """
+
+    table: ClassVar[str]
+    key: ClassVar[str]
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def mark_done(self, key: int, now: int) -> None:
+        await self.db.execute(
+            f"UPDATE {self.table} SET status='done', processed_at=$2, last_error=NULL "  # noqa: S608
+            f"WHERE {self.key}=$1",
+            key,
+            now,
+        )
+
+    async def mark_failed(self, key: int, error: str, next_attempt_at: int, dead: bool) -> None:
+        await self.db.execute(
+            f"UPDATE {self.table} SET attempts=attempts+1, last_error=$2, "  # noqa: S608
+            f"next_attempt_at=$3, status=$4 WHERE {self.key}=$1",
+            key,
+            error[:2000],
+            next_attempt_at,
+            DEAD if dead else PENDING,
+        )
+
+    async def depth(self) -> int:
+        count: int = await self.db.fetchval(
+            f"SELECT COUNT(*) FROM {self.table} WHERE status='pending'"  # noqa: S608
+        )
+        return count
+
+    async def dead_count(self) -> int:
+        count: int = await self.db.fetchval(
+            f"SELECT COUNT(*) FROM {self.table} WHERE status='dead'"  # noqa: S608
+        )
+        return count
+
+    async def next_due_at(self) -> int | None:
+        due: int | None = await self.db.fetchval(
+            f"SELECT MIN(next_attempt_at) FROM {self.table} WHERE status='pending'"  # noqa: S608
+        )
+        return due
+
+    async def retry_dead(self, key: int) -> bool:
+        """Puts a dead letter back in the queue (an operator's request); False if none."""
+        row = await self.db.fetchval(
+            f"UPDATE {self.table} SET status='pending', attempts=0, next_attempt_at=0 "  # noqa: S608
+            f"WHERE {self.key}=$1 AND status='dead' RETURNING {self.key}",
+            key,
+        )
+        return row is not None
+
+    async def _dead_letters(self, name_column: str, limit: int) -> list[DeadLetter]:
+        rows = await self.db.fetch(
+            f"SELECT {self.key} AS key, {name_column} AS name, attempts, last_error "  # noqa: S608
+            f"FROM {self.table} WHERE status='dead' ORDER BY {self.key} LIMIT $1",
+            limit,
+        )
+        return [DeadLetter(r["key"], r["name"], r["attempts"], r["last_error"]) for r in rows]

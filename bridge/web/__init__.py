@@ -1,0 +1,1 @@
+"""HTTP: the appservice API, webhooks, the REST API, health and metrics on one listener."""
