@@ -79,15 +79,8 @@ class BridgeCore:
         outgoing = QueueWorker("outbox", self.outbox, self.outbox.due, sender.send, max_attempts)
         self.workers = [events, outgoing]
 
-        def on_event_stored() -> None:
-            events.wake()
-            # Handlers queue replies; wake the sender too so they leave promptly.
-            outgoing.wake()
-
         app = web.Application(client_max_size=_MAX_REQUEST_BYTES)
-        AppServiceAPI(self.config["appservice.hs_token"], self.inbox, on_event_stored).register(
-            app
-        )
+        AppServiceAPI(self.config["appservice.hs_token"], self.inbox).register(app)
         queues = {"events": self.inbox, "outbox": self.outbox}
         OpsAPI(self.db, client, queues).register(app)  # type: ignore[arg-type]
         AdminAPI(self.config.api_tokens, queues, wake=[w.wake for w in self.workers]).register(app)

@@ -56,6 +56,7 @@ class QueueWorker(Generic[W]):
     ) -> None:
         self.name = name
         self.queue = queue
+        queue.on_new_work = self.wake
         self.fetch_due = fetch_due
         self.handle = handle
         self.max_attempts = max_attempts

@@ -63,8 +63,6 @@ class Inbox(WorkQueue[InboxEvent]):
             )
             if first is None:
                 return False
-            if not rows:
-                return True
             if self.db.scheme in (Scheme.POSTGRES, Scheme.COCKROACH):
                 # One statement for the whole batch: a round trip per event would dominate.
                 columns = list(zip(*rows, strict=True))
@@ -84,6 +82,7 @@ class Inbox(WorkQueue[InboxEvent]):
                     "ON CONFLICT (event_id) DO NOTHING",
                     rows,
                 )
+        self.on_new_work()
         return True
 
     async def due(self, now: int, limit: int = 100) -> list[InboxEvent]:

@@ -66,6 +66,8 @@ class MatrixOutbox(WorkQueue[OutgoingEvent]):
             row_id = await self.db.fetchval(
                 "SELECT id FROM matrix_outbox WHERE dedup_key=$1", dedup_key
             )
+        else:
+            self.on_new_work()
         assert row_id is not None
         return row_id
 

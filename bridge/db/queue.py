@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
@@ -34,6 +35,8 @@ class WorkQueue(Generic[T]):
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Set by the queue's consumer; called after new work is committed.
+        self.on_new_work: Callable[[], None] = _nothing
 
     async def mark_done(self, key: int, now: int) -> None:
         await self.db.execute(
@@ -78,6 +81,8 @@ class WorkQueue(Generic[T]):
             f"WHERE {self.key}=$1 AND status='dead' RETURNING {self.key}",
             key,
         )
+        if row is not None:
+            self.on_new_work()
         return row is not None
 
     async def _dead_letters(self, name_column: str, limit: int) -> list[DeadLetter]:
@@ -87,3 +92,7 @@ class WorkQueue(Generic[T]):
             limit,
         )
         return [DeadLetter(r["key"], r["name"], r["attempts"], r["last_error"]) for r in rows]
+
+
+def _nothing() -> None:
+    pass

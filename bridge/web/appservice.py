@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -19,10 +18,9 @@ log = logging.getLogger("bridge.web.appservice")
 
 
 class AppServiceAPI:
-    def __init__(self, hs_token: str, inbox: Inbox, on_stored: Callable[[], None]) -> None:
+    def __init__(self, hs_token: str, inbox: Inbox) -> None:
         self.hs_token = hs_token
         self.inbox = inbox
-        self.on_stored = on_stored
 
     def register(self, app: web.Application) -> None:
         put, get, post = app.router.add_put, app.router.add_get, app.router.add_post
@@ -63,8 +61,6 @@ class AppServiceAPI:
             metrics.TRANSACTIONS.labels("unavailable").inc()
             return error_response(503, "M_UNKNOWN", "Storage unavailable, retry later")
         metrics.TRANSACTIONS.labels("stored" if stored else "repeated").inc()
-        if stored:
-            self.on_stored()
         return web.json_response({})
 
     async def query(self, request: web.Request) -> web.Response:
