@@ -320,9 +320,12 @@ _REFUSALS: dict[Locale, dict[str, str]] = {
     },
 }
 
-_HELP: dict[Locale, tuple[str, list[tuple[str, str]], str]] = {
+_HELP: dict[Locale, tuple[str, str, list[tuple[str, str]], str]] = {
     Locale.RU: (
         "Команды системного помощника",
+        "Я веду чаты закупок: чат организации, конфиденциальные чаты с поставщиками, "
+        "комиссию, согласования, спецификации и отгрузочные ведомости. Ставлю голосования, "
+        "веду согласования с электронной подписью и реестр документов; ничего не удаляется.",
         [
             ("помощь", "этот список"),
             ("статус", "этап закупки, открытые голосования и согласования"),
@@ -345,6 +348,9 @@ _HELP: dict[Locale, tuple[str, list[tuple[str, str]], str]] = {
     ),
     Locale.EN: (
         "System assistant commands",
+        "I keep the procurement chats: the organisation chat, confidential chats with each "
+        "supplier, the commission, approvals, specifications and shipping lists. I run votes, "
+        "approvals with electronic signatures and the document registry; nothing is deleted.",
         [
             ("help", "this list"),
             ("status", "the procurement's stage, open votes and approvals"),
@@ -662,8 +668,9 @@ def _is_web_url(url: str) -> bool:
 
 
 def help_card(locale: Locale = Locale.RU) -> Card:
-    title, commands, aliases = _HELP[locale]
+    title, about, commands, aliases = _HELP[locale]
     card = _CardBuilder(title)
+    card.lines(_text(about))
     card.items(
         None,
         [

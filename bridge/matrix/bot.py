@@ -12,7 +12,9 @@ from mautrix.types import RoomID
 from ..db.direct import DirectChats
 from ..db.inbox import InboxEvent
 from ..db.outbox import MatrixOutbox
+from ..domain.cards import Card, help_card
 from ..domain.commands import Command, parse_command
+from ..domain.events import card_content
 from ..domain.locale import Locale
 from ..worker import now_ms
 
@@ -79,31 +81,12 @@ class Bot:
             return
         parsed = parse_command(body)
         if parsed is None or parsed.command is Command.HELP:
-            await self.reply(event, help_text(self.locale))
+            await self.reply(event, help_card(self.locale))
 
-    async def reply(self, event: dict[str, Any], text: str, html: str | None = None) -> None:
-        content: dict[str, Any] = {"msgtype": "m.notice", "body": text}
-        if html:
-            content |= {"format": "org.matrix.custom.html", "formatted_body": html}
+    async def reply(self, event: dict[str, Any], card: Card) -> None:
+        content = card_content(card)
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": event["event_id"]}}
         await self.outbox.enqueue(
             f"reply:{event['event_id']}", event["room_id"], "m.room.message", content, now_ms()
         )
 
-
-def help_text(locale: Locale) -> str:
-    if locale is Locale.EN:
-        return (
-            "I am the procurement system's assistant. I keep each procurement's chats: "
-            "the organisation chat, a confidential chat with each supplier, the commission, "
-            "approvals, specifications and shipping lists.\n"
-            "Commands: help, status, vote, documents, seen, approve [comment], "
-            "reject <reason>, search <words>."
-        )
-    return (
-        "Я системный помощник закупок. Веду чаты каждой закупки: чат организации, "
-        "конфиденциальный чат с каждым поставщиком, комиссию, согласования, спецификации "
-        "и отгрузочные ведомости.\n"
-        "Команды: помощь, статус, голосование, документы, кто видел, согласовать [комментарий], "
-        "отклонить <причина>, поиск <слова>."
-    )

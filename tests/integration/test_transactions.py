@@ -178,3 +178,53 @@ async def test_sigkill_while_transactions_stream_in(
         assert duplicates == {}
     finally:
         assert bridge.terminate() == 0, bridge.log()
+
+
+async def test_failing_event_is_parked_counted_and_retried_on_request(
+    synapse: Any, deployment: Deployment, database_url: str, tmp_path: Path
+) -> None:
+    config = deployment.write_config(tmp_path / "c.yaml", database_url, bridge__max_attempts=2)
+    core = BridgeCore(config)
+    await core.start()
+    # An invite into a room that does not exist: joining fails every time.
+    poison = {
+        "event_id": f"${uuid.uuid4().hex}",
+        "room_id": "!does-not-exist:localhost",
+        "sender": "@someone:localhost",
+        "type": "m.room.member",
+        "state_key": "@procbot:localhost",
+        "content": {"membership": "invite", "is_direct": True},
+    }
+    api = {"Authorization": f"Bearer {deployment.api_token}"}
+    try:
+        assert await put_transaction(deployment, "t-poison", {"events": [poison]}) == (200, {})
+        await wait_for(lambda: _is_dead(core, poison["event_id"]), timeout=30, what="parked")
+        async with aiohttp.ClientSession(headers=api) as session:
+            async with session.get(f"{deployment.bridge_url}/metrics") as resp:
+                text = await resp.text()
+            assert 'bridge_queue_dead{queue="events"} 1.0' in text
+            assert 'bridge_failed_total{queue="events"}' in text
+            async with session.get(f"{deployment.bridge_url}/api/v1/dead-letters") as resp:
+                letters = (await resp.json())["events"]
+            assert [d["name"] for d in letters] == [poison["event_id"]]
+            assert letters[0]["attempts"] == 2
+            assert letters[0]["last_error"]
+            key = letters[0]["key"]
+            async with session.post(
+                f"{deployment.bridge_url}/api/v1/dead-letters/events/{key}/retry"
+            ) as resp:
+                assert resp.status == 200
+            async with session.post(
+                f"{deployment.bridge_url}/api/v1/dead-letters/events/{key}/retry",
+                headers={"Authorization": "Bearer wrong-token"},
+            ) as resp:
+                assert resp.status == 401
+        # Retried, fails again, parked again: never silently dropped.
+        await wait_for(lambda: _is_dead(core, poison["event_id"]), timeout=30, what="parked")
+        assert await core.inbox.dead_count() == 1
+    finally:
+        await core.stop()
+
+
+async def _is_dead(core: BridgeCore, event_id: str) -> bool:
+    return await core.inbox.status_of(event_id) == "dead"
