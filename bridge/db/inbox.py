@@ -50,8 +50,8 @@ class Inbox(WorkQueue[InboxEvent]):
 
         Returns False, storing nothing, if this transaction id was stored before.
         """
-        rows = [_row(ev, False, now) for ev in events]
-        rows += [_row({**edu, "event_id": ephemeral_id(edu)}, True, now) for edu in ephemeral]
+        rows = [event_row(ev, False, now) for ev in events]
+        rows += [event_row({**edu, "event_id": ephemeral_id(edu)}, True, now) for edu in ephemeral]
         conn: Connection
         async with self.db.acquire() as conn, conn.transaction():
             first = await conn.fetchval(
@@ -118,7 +118,7 @@ class Inbox(WorkQueue[InboxEvent]):
         return await self._dead_letters("event_id", limit)
 
 
-def _row(ev: dict[str, Any], ephemeral: bool, now: int) -> tuple[Any, ...]:
+def event_row(ev: dict[str, Any], ephemeral: bool, now: int) -> tuple[Any, ...]:
     state_key = ev.get("state_key")
     origin_ts = ev.get("origin_server_ts")
     return (

@@ -89,4 +89,3 @@ class Bot:
         await self.outbox.enqueue(
             f"reply:{event['event_id']}", event["room_id"], "m.room.message", content, now_ms()
         )
-
