@@ -1,4 +1,4 @@
-"""Transaction ingest on PostgreSQL: events/s stored through the real HTTP endpoint, vs raw asyncpg.
+"""Transaction ingest on PostgreSQL: events/s stored through the HTTP endpoint vs raw asyncpg.
 
     .venv/bin/python bench/ingest.py [--transactions 300] [--events 100]
 
@@ -28,10 +28,10 @@ from mautrix.util.async_db import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge.db import upgrade_table  # noqa: E402
-from bridge.db.inbox import Inbox, event_row  # noqa: E402
-from bridge.localsynapse import free_port  # noqa: E402
-from bridge.web.appservice import AppServiceAPI  # noqa: E402
+from bridge.db import upgrade_table
+from bridge.db.inbox import Inbox, event_row
+from bridge.localsynapse import free_port
+from bridge.web.appservice import AppServiceAPI
 
 ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -92,8 +92,8 @@ async def bridge_rate(txns: list[list[dict[str, object]]]) -> float:
         target=send_all, args=(f"http://127.0.0.1:{port}", token, bodies, result)
     )
     sender.start()
-    while sender.is_alive():
-        await asyncio.sleep(0.05)
+    # The server runs on this loop; wait for the sender without blocking it.
+    await asyncio.get_running_loop().run_in_executor(None, sender.join)
     elapsed = result.get()
     stored = await db.fetchval("SELECT COUNT(*) FROM matrix_event")
     assert stored == sum(len(t) for t in txns), stored
