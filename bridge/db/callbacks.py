@@ -1,0 +1,171 @@
+"""The durable outbox of callbacks to the procurement system: in order per procurement."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from mautrix.util.async_db import Connection, Database, Scheme
+
+from .queue import DeadLetter, WorkQueue
+
+# Stored, never sent: `callbacks.url` was null when the callback arose (see CallbackOutbox).
+DISABLED = "disabled"
+
+
+async def create_callback_tables(conn: Connection, scheme: Scheme) -> None:
+    # Imported here: upgrade.py imports this module to call this function from its v1 step.
+    from .upgrade import serial
+
+    # `body` is the exact JSON sent, so every retry carries the same bytes under the same
+    # `webhook_id` and the receiver can deduplicate by either.
+    await conn.execute(
+        f"""CREATE TABLE IF NOT EXISTS callback_outbox (
+            id              {serial(scheme)},
+            dedup_key       TEXT NOT NULL UNIQUE,
+            webhook_id      TEXT NOT NULL UNIQUE,
+            procurement_id  TEXT NOT NULL,
+            type            TEXT NOT NULL,
+            body            TEXT NOT NULL,
+            status          TEXT NOT NULL DEFAULT 'pending',
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at BIGINT NOT NULL DEFAULT 0,
+            last_error      TEXT,
+            created_at      BIGINT NOT NULL,
+            processed_at    BIGINT
+        )"""
+    )
+    # Finding each procurement's head of line is a lookup of its oldest pending row.
+    await conn.execute(
+        "CREATE INDEX IF NOT EXISTS callback_outbox_line "
+        "ON callback_outbox (procurement_id, id) WHERE status = 'pending'"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingCallback:
+    id: int
+    webhook_id: str
+    procurement_id: str
+    type: str
+    body: str
+    attempts: int
+    created_at: int
+
+    @property
+    def key(self) -> int:
+        return self.id
+
+    @property
+    def label(self) -> str:
+        return f"{self.type} #{self.id} ({self.webhook_id}) of procurement {self.procurement_id}"
+
+    @property
+    def received_at(self) -> int:
+        return self.created_at
+
+
+# A pending row is due only if no older row of its procurement is still pending: delivered and
+# parked rows let the next one go, so one refused callback does not stop a procurement forever.
+_HEAD_OF_LINE = (
+    "status = 'pending' AND NOT EXISTS (SELECT 1 FROM callback_outbox AS earlier "
+    "WHERE earlier.procurement_id = callback_outbox.procurement_id "
+    "AND earlier.status = 'pending' AND earlier.id < callback_outbox.id)"
+)
+
+
+class CallbackOutbox(WorkQueue[OutgoingCallback]):
+    """Callbacks waiting to be POSTed, at least once, in order per procurement.
+
+    With `enabled=False` (`callbacks.url: null`) new callbacks are recorded with status
+    'disabled': kept for the record, never sent, not counted as waiting, and not replayed if a
+    url is configured later (the procurement system was not listening when they arose).
+    """
+
+    table = "callback_outbox"
+    key = "id"
+
+    def __init__(self, db: Database, enabled: bool = True) -> None:
+        super().__init__(db)
+        self.enabled = enabled
+
+    async def enqueue(
+        self,
+        dedup_key: str,
+        procurement_id: str,
+        type: str,
+        data: dict[str, Any],
+        now: int,
+    ) -> int:
+        """Queues a callback once per `dedup_key`; returns its row id (the first's if repeated).
+
+        `data` gains the `procurement_id` the receiver routes by, if it lacks it.
+        """
+        if data.get("procurement_id", procurement_id) != procurement_id:
+            raise ValueError(f"{dedup_key}: data.procurement_id is not {procurement_id!r}")
+        body = json.dumps(
+            {"type": type, "data": {"procurement_id": procurement_id, **data}},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        row_id: int | None = await self.db.fetchval(
+            "INSERT INTO callback_outbox (dedup_key, webhook_id, procurement_id, type, body, "
+            "status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+            dedup_key,
+            f"cb_{uuid.uuid4().hex}",
+            procurement_id,
+            type,
+            body,
+            "pending" if self.enabled else DISABLED,
+            now,
+        )
+        if row_id is None:
+            row_id = await self.db.fetchval(
+                "SELECT id FROM callback_outbox WHERE dedup_key=$1", dedup_key
+            )
+        elif self.enabled:
+            self.on_new_work()
+        assert row_id is not None
+        return row_id
+
+    async def due(self, now: int, limit: int = 50) -> list[OutgoingCallback]:
+        """Each procurement's oldest pending callback, if its next attempt has come."""
+        rows = await self.db.fetch(
+            f"SELECT id, webhook_id, procurement_id, type, body, attempts, created_at "  # noqa: S608
+            f"FROM callback_outbox WHERE {_HEAD_OF_LINE} AND next_attempt_at <= $1 "
+            "ORDER BY id LIMIT $2",
+            now,
+            limit,
+        )
+        return [
+            OutgoingCallback(
+                r["id"],
+                r["webhook_id"],
+                r["procurement_id"],
+                r["type"],
+                r["body"],
+                r["attempts"],
+                r["created_at"],
+            )
+            for r in rows
+        ]
+
+    async def next_due_at(self) -> int | None:
+        # Rows queued behind a head of line are "due" at 0 but cannot go: counting them would
+        # wake the worker in a busy loop while a head waits out its backoff.
+        due: int | None = await self.db.fetchval(
+            f"SELECT MIN(next_attempt_at) FROM callback_outbox WHERE {_HEAD_OF_LINE}"  # noqa: S608
+        )
+        return due
+
+    async def status_of(self, dedup_key: str) -> str | None:
+        status: str | None = await self.db.fetchval(
+            "SELECT status FROM callback_outbox WHERE dedup_key=$1", dedup_key
+        )
+        return status
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return await self._dead_letters("dedup_key", limit)
