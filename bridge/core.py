@@ -11,14 +11,24 @@ from mautrix.client import ClientAPI
 from mautrix.errors import MatrixRequestError
 from mautrix.util.async_db import Database
 
+from .callbacks import MAX_ATTEMPTS as CALLBACK_ATTEMPTS
+from .callbacks import QUEUE as CALLBACK_QUEUE
+from .callbacks import CallbackSender
 from .config import Config
 from .db import upgrade_table
+from .db.callbacks import CallbackOutbox
 from .db.direct import DirectChats
 from .db.inbox import Inbox
 from .db.outbox import MatrixOutbox
+from .db.procurements import Procurements
+from .db.rooms import Rooms
+from .db.webhooks import WebhookInbox
+from .domain.plan import ApprovalRoomInput
 from .matrix.bot import Bot
 from .matrix.client import check_homeserver, ensure_bot, make_client
+from .matrix.reconciler import Reconciler
 from .matrix.sender import Sender
+from .matrix.webhooks import WebhookProcessor
 from .web.admin import AdminAPI
 from .web.appservice import AppServiceAPI
 from .web.ops import OpsAPI
@@ -28,6 +38,7 @@ log = logging.getLogger("bridge.core")
 
 # Homeserver transactions can carry many events; webhooks have their own, smaller limit.
 _MAX_REQUEST_BYTES = 64 * 1024 * 1024
+_RECONCILE_ATTEMPTS = 1_000_000
 
 
 class StartupProblem(Exception):
@@ -46,6 +57,10 @@ class BridgeCore:
         self.inbox = Inbox(self.db)
         self.outbox = MatrixOutbox(self.db)
         self.direct_chats = DirectChats(self.db)
+        self.webhooks = WebhookInbox(self.db)
+        self.procurements = Procurements(self.db)
+        self.rooms = Rooms(self.db)
+        self.callbacks = CallbackOutbox(self.db, enabled=bool(config["callbacks.url"]))
         self.session: aiohttp.ClientSession | None = None
         self.client: ClientAPI | None = None
         self.runner: web.AppRunner | None = None
@@ -66,23 +81,62 @@ class BridgeCore:
         await check_homeserver(client, self.config["homeserver.address"])
         await ensure_bot(client, self.config.bot_displayname)
 
-        bot = Bot(
+        domain, locale = self.config["homeserver.domain"], self.config.locale
+        self.reconciler = reconciler = Reconciler(
+            client,
+            self.procurements,
+            self.rooms,
+            self.outbox,
+            domain=domain,
+            locale=locale,
+            federate=bool(self.config["bridge.federate"]),
+            approvals=self.approval_rooms,
+        )
+        self.bot = bot = Bot(
             client,
             self.outbox,
             self.direct_chats,
-            self.config["homeserver.domain"],
-            self.config.locale,
+            self.rooms,
+            reconciler.request,
+            domain,
+            locale,
         )
+        self.webhook_processor = WebhookProcessor(self.procurements, self.rooms, self.outbox)
         sender = Sender(client, self.outbox)
-        max_attempts = int(self.config["bridge.max_attempts"] or 8)
-        events = QueueWorker("events", self.inbox, self.inbox.due, bot.handle, max_attempts)
-        outgoing = QueueWorker("outbox", self.outbox, self.outbox.due, sender.send, max_attempts)
-        self.workers = [events, outgoing]
+        attempts = int(self.config["bridge.max_attempts"] or 8)
+        self.workers = [
+            QueueWorker("events", self.inbox, self.inbox.due, bot.handle, attempts),
+            QueueWorker(
+                "webhooks",
+                self.webhooks,
+                self.webhooks.due,
+                self.webhook_processor.handle,
+                attempts,
+            ),
+            # Convergence never gives up: a pass keeps being retried, backing off to minutes.
+            QueueWorker(
+                "reconcile",
+                self.procurements,
+                self.procurements.due,
+                reconciler.reconcile,
+                _RECONCILE_ATTEMPTS,
+            ),
+            QueueWorker("outbox", self.outbox, self.outbox.due, sender.send, attempts),
+        ]
+        if self.config["callbacks.url"]:
+            deliver = CallbackSender(
+                self.session, self.config["callbacks.url"], self.config["callbacks.secret"]
+            ).deliver
+            self.workers.append(
+                QueueWorker(
+                    CALLBACK_QUEUE, self.callbacks, self.callbacks.due, deliver, CALLBACK_ATTEMPTS
+                )
+            )
 
         app = web.Application(client_max_size=_MAX_REQUEST_BYTES)
         AppServiceAPI(self.config["appservice.hs_token"], self.inbox).register(app)
-        queues = {"events": self.inbox, "outbox": self.outbox}
-        OpsAPI(self.db, client, queues).register(app)  # type: ignore[arg-type]
+        queues = {w.name: w.queue for w in self.workers} | {CALLBACK_QUEUE: self.callbacks}
+        OpsAPI(self.db, client, queues).register(app)
         AdminAPI(self.config.api_tokens, queues, wake=[w.wake for w in self.workers]).register(app)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
@@ -97,6 +151,10 @@ class BridgeCore:
             worker.start()
         await self._ping_homeserver()
         log.info("Bridge running as %s, listening on %s:%s", self.config.bot_mxid, host, port)
+
+    async def approval_rooms(self, procurement_id: str) -> list[ApprovalRoomInput]:
+        """The approvals whose rooms belong to a procurement's plan."""
+        return []
 
     async def _ping_homeserver(self) -> None:
         """Asks the homeserver to deliver what it queued while the bridge was away, now."""

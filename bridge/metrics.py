@@ -31,3 +31,9 @@ TRANSACTIONS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+INCIDENTS = Counter(
+    "bridge_incidents_total",
+    "Things room policy could not stop (redaction, tombstone, shutdown), detected",
+    ["kind"],
+    registry=REGISTRY,
+)

@@ -125,6 +125,6 @@ class QueueWorker(Generic[W]):
             )
             return
         now = now_ms()
-        await self.queue.mark_done(item.key, now)
+        await self.queue.mark_done(item, now)
         metrics.PROCESSED.labels(self.name).inc()
         metrics.LATENCY.labels(self.name).observe(max(0, now - item.received_at) / 1000)

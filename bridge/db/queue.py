@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from mautrix.util.async_db import Database
 
-T = TypeVar("T")
+
+class Keyed(Protocol):
+    @property
+    def key(self) -> int: ...
+
+
+T = TypeVar("T", bound=Keyed)
 
 PENDING = "pending"
 DONE = "done"
@@ -38,11 +44,11 @@ class WorkQueue(Generic[T]):
         # Set by the queue's consumer; called after new work is committed.
         self.on_new_work: Callable[[], None] = _nothing
 
-    async def mark_done(self, key: int, now: int) -> None:
+    async def mark_done(self, item: T, now: int) -> None:
         await self.db.execute(
             f"UPDATE {self.table} SET status='done', processed_at=$2, last_error=NULL "  # noqa: S608
             f"WHERE {self.key}=$1",
-            key,
+            item.key,
             now,
         )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from mautrix.util.async_db import Connection, Scheme, UpgradeTable
 
+from .callbacks import create_callback_tables
+
 upgrade_table = UpgradeTable(database_name="procurement bridge")
 
 
@@ -79,3 +81,83 @@ async def upgrade_v1(conn: Connection, scheme: Scheme) -> None:
             user_id TEXT NOT NULL
         )"""
     )
+    # Webhooks from the procurement system: stored before 202, applied once by a worker.
+    await conn.execute(
+        f"""CREATE TABLE webhook (
+            seq             {serial(scheme)},
+            webhook_id      TEXT NOT NULL UNIQUE,
+            type            TEXT NOT NULL,
+            procurement_id  TEXT,
+            body            TEXT NOT NULL,
+            received_at     BIGINT NOT NULL,
+            status          TEXT NOT NULL DEFAULT 'pending',
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at BIGINT NOT NULL DEFAULT 0,
+            last_error      TEXT,
+            processed_at    BIGINT
+        )"""
+    )
+    await conn.execute(
+        "CREATE INDEX webhook_due ON webhook (next_attempt_at, seq) WHERE status = 'pending'"
+    )
+    # The latest snapshot of each procurement, and its reconciliation state: `generation` grows
+    # with every change that needs Matrix to converge; a pass done for an older generation
+    # leaves the row pending.
+    await conn.execute(
+        f"""CREATE TABLE procurement (
+            seq             {serial(scheme)},
+            id              TEXT NOT NULL UNIQUE,
+            version         BIGINT NOT NULL,
+            stage           TEXT NOT NULL,
+            snapshot        TEXT NOT NULL,
+            updated_at      BIGINT NOT NULL,
+            generation      BIGINT NOT NULL DEFAULT 1,
+            status          TEXT NOT NULL DEFAULT 'pending',
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at BIGINT NOT NULL DEFAULT 0,
+            last_error      TEXT,
+            processed_at    BIGINT
+        )"""
+    )
+    await conn.execute(
+        "CREATE INDEX procurement_due ON procurement (next_attempt_at, seq) "
+        "WHERE status = 'pending'"
+    )
+    # Every room and space the bridge manages. The creation id goes into m.room.create, so a
+    # room whose creation answer was lost (a crash, a homeserver restart) is found, not re-made.
+    await conn.execute(
+        """CREATE TABLE managed_room (
+            procurement_id TEXT NOT NULL,
+            room_key       TEXT NOT NULL,
+            room_id        TEXT UNIQUE,
+            is_space       BOOLEAN NOT NULL,
+            creation_id    TEXT NOT NULL UNIQUE,
+            create_tried   BOOLEAN NOT NULL DEFAULT false,
+            created_at     BIGINT,
+            PRIMARY KEY (procurement_id, room_key)
+        )"""
+    )
+    # The current state of managed rooms as the bridge last saw or set it.
+    await conn.execute(
+        """CREATE TABLE room_state (
+            room_id   TEXT NOT NULL,
+            type      TEXT NOT NULL,
+            state_key TEXT NOT NULL,
+            content   TEXT NOT NULL,
+            PRIMARY KEY (room_id, type, state_key)
+        )"""
+    )
+    # What policy could not stop: redactions, tombstones, shutdowns (originals are in
+    # matrix_event, kept as they arrived).
+    await conn.execute(
+        f"""CREATE TABLE room_incident (
+            id              {serial(scheme)},
+            room_id         TEXT NOT NULL,
+            event_id        TEXT NOT NULL UNIQUE,
+            kind            TEXT NOT NULL,
+            sender          TEXT,
+            target_event_id TEXT,
+            detected_at     BIGINT NOT NULL
+        )"""
+    )
+    await create_callback_tables(conn, scheme)

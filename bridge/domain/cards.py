@@ -144,6 +144,12 @@ _WORDS: dict[Locale, dict[str, str]] = {
         "help_hint": "Команды помощника: напишите «помощь».",
         "refused": "Не получилось",
         "invalid": "Неверная команда",
+        "incident_redaction": "Удалено сообщение",
+        "incident_tombstone": "Попытка заменить чат новым",
+        "incident_shutdown": "Чат закрыт администратором сервера",
+        "incident_by": "Кто",
+        "incident_kept": "Оригинал сохранён в журнале системного помощника; "
+        "история закупки не теряется.",
     },
     Locale.EN: {
         "vote": "Vote",
@@ -209,6 +215,12 @@ _WORDS: dict[Locale, dict[str, str]] = {
         "help_hint": 'Assistant commands: type "help".',
         "refused": "Could not do that",
         "invalid": "Invalid command",
+        "incident_redaction": "A message was deleted",
+        "incident_tombstone": "An attempt to replace this chat",
+        "incident_shutdown": "The chat was shut down by a server administrator",
+        "incident_by": "By",
+        "incident_kept": "The original is kept in the assistant's record; "
+        "the procurement's history is not lost.",
     },
 }
 
@@ -701,4 +713,11 @@ def refusal_card(error: Refused | InvalidInput, locale: Locale = Locale.RU) -> C
         and error.current
     ):
         card.lines(_field(_w(locale, "current"), ", ".join(error.current)))
+    return card.build()
+
+
+def incident_card(kind: str, sender: str, locale: Locale = Locale.RU) -> Card:
+    """The bot's alert when something policy could not stop happened (kind: redaction, …)."""
+    card = _CardBuilder(f"⚠️ {_w(locale, 'incident_' + kind)}")
+    card.lines(_field(_w(locale, "incident_by"), sender), _text(_w(locale, "incident_kept")))
     return card.build()

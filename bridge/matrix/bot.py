@@ -1,24 +1,36 @@
-"""The bot «Системный помощник»: reacts to what happens in its rooms and answers commands."""
+"""The bot «Системный помощник»: watches its rooms, keeps their record, answers commands."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mautrix.api import Method, Path
 from mautrix.client import ClientAPI
 from mautrix.errors import MatrixRequestError, MForbidden
 from mautrix.types import RoomID
 
+from .. import metrics
 from ..db.direct import DirectChats
 from ..db.inbox import InboxEvent
 from ..db.outbox import MatrixOutbox
-from ..domain.cards import Card, help_card
-from ..domain.commands import Command, parse_command
+from ..db.rooms import ManagedRoom, Rooms
+from ..domain.cards import Card, help_card, incident_card
+from ..domain.commands import Command, ParsedCommand, parse_command
 from ..domain.events import card_content
 from ..domain.locale import Locale
 from ..worker import now_ms
+from .reconciler import CREATION_ID
 
 log = logging.getLogger("bridge.bot")
+
+# A command in a managed room: (room, the message event, the parsed command).
+CommandHandler = Callable[[ManagedRoom, dict[str, Any], ParsedCommand], Awaitable[bool]]
+# Anything else posted in a managed room (poll answers, files, …).
+EventListener = Callable[[ManagedRoom, dict[str, Any]], Awaitable[None]]
+# Ephemeral events (read receipts).
+EphemeralListener = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Bot:
@@ -27,28 +39,148 @@ class Bot:
         client: ClientAPI,
         outbox: MatrixOutbox,
         direct_chats: DirectChats,
+        rooms: Rooms,
+        request_reconcile: Callable[[str], Awaitable[None]],
         domain: str,
         locale: Locale,
     ) -> None:
         self.client = client
         self.outbox = outbox
         self.direct_chats = direct_chats
+        self.rooms = rooms
+        self.request_reconcile = request_reconcile
         self.domain = domain
         self.locale = locale
         self.mxid = str(client.mxid)
+        self.command_handlers: list[CommandHandler] = []
+        self.listeners: list[EventListener] = []
+        self.ephemeral_listeners: list[EphemeralListener] = []
 
     async def handle(self, item: InboxEvent) -> None:
         """Processes one stored event; safe to repeat (every effect is keyed by the event id)."""
         event = item.event
-        if item.ephemeral or event.get("sender") == self.mxid:
+        if item.ephemeral:
+            for ephemeral_listener in self.ephemeral_listeners:
+                await ephemeral_listener(event)
             return
+        room_id = event.get("room_id")
+        if not isinstance(room_id, str):
+            return
+        if event.get("type") == "m.room.create" and event.get("sender") == self.mxid:
+            await self._on_own_creation(room_id, event)
+        managed = await self.rooms.by_room_id(room_id)
+        if managed is not None:
+            await self._on_managed_event(managed, event)
+        elif event.get("sender") != self.mxid:
+            await self._on_other_event(event)
+
+    # Managed rooms ---------------------------------------------------------------------------
+
+    async def _on_managed_event(self, room: ManagedRoom, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        sender = str(event.get("sender", ""))
+        if isinstance(event.get("state_key"), str):
+            await self._on_state(room, event)
+        elif kind == "m.room.redaction":
+            await self._incident(room, event, "redaction", event.get("redacts"))
+            # A redacted state event changes the room's state: read it again and re-check.
+            await self._refresh_state(room)
+            await self.request_reconcile(room.procurement_id)
+        elif sender != self.mxid:
+            if kind == "m.room.message" and await self._on_command(room, event):
+                return
+            for listener in self.listeners:
+                await listener(room, event)
+
+    async def _on_state(self, room: ManagedRoom, event: dict[str, Any]) -> None:
+        assert room.room_id is not None
+        event_type, state_key = event["type"], event["state_key"]
+        content = event.get("content") or {}
+        recorded = (await self.rooms.state_of([room.room_id]))[room.room_id]
+        if recorded.get((event_type, state_key)) != content:
+            await self.rooms.set_state(room.room_id, event_type, state_key, content)
+            # Whoever sent it (admin tools send as the bot too), the plan decides what stays.
+            await self.request_reconcile(room.procurement_id)
+        if event_type == "m.room.tombstone":
+            await self._incident(room, event, "tombstone", None)
+        elif (
+            event_type == "m.room.member"
+            and state_key == self.mxid
+            and content.get("membership") in ("leave", "ban")
+            and event.get("sender") != self.mxid
+        ):
+            await self._incident(room, event, "shutdown", None)
+
+    async def _incident(
+        self, room: ManagedRoom, event: dict[str, Any], kind: str, target: str | None
+    ) -> None:
+        assert room.room_id is not None
+        sender = str(event.get("sender", ""))
+        if not await self.rooms.record_incident(
+            room.room_id, event["event_id"], kind, sender, target, now_ms()
+        ):
+            return
+        metrics.INCIDENTS.labels(kind).inc()
+        log.warning(
+            "Incident in %s (%s %s): %s by %s, event %s, target %s",
+            room.room_id,
+            room.procurement_id,
+            room.key,
+            kind,
+            sender,
+            event["event_id"],
+            target,
+        )
+        if kind != "shutdown":
+            await self.notice(
+                room.room_id,
+                f"incident:{event['event_id']}",
+                incident_card(kind, sender, self.locale),
+            )
+
+    async def _refresh_state(self, room: ManagedRoom) -> None:
+        assert room.room_id is not None
+        try:
+            events = await self.client.api.request(Method.GET, Path.v3.rooms[room.room_id].state)
+        except MatrixRequestError as e:
+            log.warning("Could not read the state of %s: %s", room.room_id, e)
+            return
+        await self.rooms.set_states(
+            room.room_id, [(e["type"], e["state_key"], e["content"]) for e in events]
+        )
+
+    async def _on_own_creation(self, room_id: str, event: dict[str, Any]) -> None:
+        # The answer to a createRoom may have been lost; the room's own record names it.
+        creation_id = (event.get("content") or {}).get(CREATION_ID)
+        if isinstance(creation_id, str) and await self.rooms.bind(creation_id, room_id, now_ms()):
+            log.info("Bound room %s to its interrupted creation %s", room_id, creation_id)
+
+    async def _on_command(self, room: ManagedRoom, event: dict[str, Any]) -> bool:
+        content = event.get("content") or {}
+        body = content.get("body")
+        if not isinstance(body, str) or _is_edit(content):
+            return False
+        parsed = parse_command(body)
+        if parsed is None:
+            return False
+        if parsed.command is Command.HELP:
+            await self.reply(event, help_card(self.locale))
+            return True
+        for handler in self.command_handlers:
+            if await handler(room, event, parsed):
+                return True
+        return False
+
+    # Everything else: direct chats -----------------------------------------------------------
+
+    async def _on_other_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "m.room.member" and event.get("state_key") == self.mxid:
-            await self._on_own_membership(event)
+            await self._on_own_invite(event)
         elif kind == "m.room.message":
-            await self._on_message(event)
+            await self._on_direct_message(event)
 
-    async def _on_own_membership(self, event: dict[str, Any]) -> None:
+    async def _on_own_invite(self, event: dict[str, Any]) -> None:
         content = event.get("content") or {}
         if content.get("membership") != "invite":
             return
@@ -70,18 +202,18 @@ class Bot:
             except MatrixRequestError as e:
                 log.info("Could not decline the invite to %s: %s", room_id, e)
 
-    async def _on_message(self, event: dict[str, Any]) -> None:
+    async def _on_direct_message(self, event: dict[str, Any]) -> None:
         content = event.get("content") or {}
         body = content.get("body")
-        relates = content.get("m.relates_to") or {}
-        if not isinstance(body, str) or relates.get("rel_type") == "m.replace":
+        if not isinstance(body, str) or _is_edit(content):
             return
-        room_id = event["room_id"]
-        if await self.direct_chats.user_of(room_id) is None:
+        if await self.direct_chats.user_of(event["room_id"]) is None:
             return
         parsed = parse_command(body)
         if parsed is None or parsed.command is Command.HELP:
             await self.reply(event, help_card(self.locale))
+
+    # Sending ---------------------------------------------------------------------------------
 
     async def reply(self, event: dict[str, Any], card: Card) -> None:
         content = card_content(card)
@@ -89,3 +221,12 @@ class Bot:
         await self.outbox.enqueue(
             f"reply:{event['event_id']}", event["room_id"], "m.room.message", content, now_ms()
         )
+
+    async def notice(self, room_id: str, dedup_key: str, card: Card) -> None:
+        await self.outbox.enqueue(
+            dedup_key, room_id, "m.room.message", card_content(card), now_ms()
+        )
+
+
+def _is_edit(content: dict[str, Any]) -> bool:
+    return (content.get("m.relates_to") or {}).get("rel_type") == "m.replace"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 from mautrix.client import ClientAPI
@@ -20,7 +21,7 @@ _CHECK_TIMEOUT_S = 5.0
 
 class OpsAPI:
     def __init__(
-        self, db: Database, client: ClientAPI, queues: Mapping[str, WorkQueue[object]]
+        self, db: Database, client: ClientAPI, queues: Mapping[str, WorkQueue[Any]]
     ) -> None:
         self.db = db
         self.client = client

@@ -1,0 +1,173 @@
+"""Managed rooms (procurement, key → room id) and their state as last seen or set."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mautrix.util.async_db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedRoom:
+    procurement_id: str
+    key: str
+    room_id: str | None
+    is_space: bool
+    creation_id: str
+    create_tried: bool
+
+
+StateMap = dict[tuple[str, str], dict[str, Any]]
+
+
+class Rooms:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # Managed rooms ---------------------------------------------------------------------------
+
+    async def of_procurement(self, procurement_id: str) -> list[ManagedRoom]:
+        rows = await self.db.fetch(
+            "SELECT procurement_id, room_key, room_id, is_space, creation_id, create_tried "
+            "FROM managed_room WHERE procurement_id=$1 ORDER BY room_key",
+            procurement_id,
+        )
+        return [_managed(r) for r in rows]
+
+    async def by_room_id(self, room_id: str) -> ManagedRoom | None:
+        row = await self.db.fetchrow(
+            "SELECT procurement_id, room_key, room_id, is_space, creation_id, create_tried "
+            "FROM managed_room WHERE room_id=$1",
+            room_id,
+        )
+        return _managed(row) if row else None
+
+    async def room_id_of(self, procurement_id: str, key: str) -> str | None:
+        room_id: str | None = await self.db.fetchval(
+            "SELECT room_id FROM managed_room WHERE procurement_id=$1 AND room_key=$2",
+            procurement_id,
+            key,
+        )
+        return room_id
+
+    async def intend(self, procurement_id: str, key: str, is_space: bool) -> ManagedRoom:
+        """The row for a room about to be created (made once, with a fresh creation id)."""
+        await self.db.execute(
+            "INSERT INTO managed_room (procurement_id, room_key, is_space, creation_id) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (procurement_id, room_key) DO NOTHING",
+            procurement_id,
+            key,
+            is_space,
+            uuid.uuid4().hex,
+        )
+        row = await self.db.fetchrow(
+            "SELECT procurement_id, room_key, room_id, is_space, creation_id, create_tried "
+            "FROM managed_room WHERE procurement_id=$1 AND room_key=$2",
+            procurement_id,
+            key,
+        )
+        return _managed(row)
+
+    async def mark_create_tried(self, creation_id: str) -> None:
+        await self.db.execute(
+            "UPDATE managed_room SET create_tried=true WHERE creation_id=$1", creation_id
+        )
+
+    async def bind(self, creation_id: str, room_id: str, now: int) -> bool:
+        """Records the room a creation made; False if it was bound already."""
+        bound = await self.db.fetchval(
+            "UPDATE managed_room SET room_id=$2, created_at=$3 "
+            "WHERE creation_id=$1 AND room_id IS NULL RETURNING room_id",
+            creation_id,
+            room_id,
+            now,
+        )
+        return bound is not None
+
+    async def all_room_ids(self) -> set[str]:
+        rows = await self.db.fetch("SELECT room_id FROM managed_room WHERE room_id IS NOT NULL")
+        return {r["room_id"] for r in rows}
+
+    # Room state ------------------------------------------------------------------------------
+
+    async def state_of(self, room_ids: Iterable[str]) -> dict[str, StateMap]:
+        ids = list(room_ids)
+        result: dict[str, StateMap] = {room_id: {} for room_id in ids}
+        if not ids:
+            return result
+        # One query for the whole procurement: a room's state is read on every pass.
+        placeholders = ", ".join(f"${i + 1}" for i in range(len(ids)))
+        rows = await self.db.fetch(
+            f"SELECT room_id, type, state_key, content FROM room_state "  # noqa: S608
+            f"WHERE room_id IN ({placeholders})",
+            *ids,
+        )
+        for r in rows:
+            result[r["room_id"]][(r["type"], r["state_key"])] = json.loads(r["content"])
+        return result
+
+    async def set_state(
+        self, room_id: str, event_type: str, state_key: str, content: dict[str, Any]
+    ) -> None:
+        await self.set_states(room_id, [(event_type, state_key, content)])
+
+    async def set_states(
+        self, room_id: str, states: Iterable[tuple[str, str, dict[str, Any]]]
+    ) -> None:
+        rows = [
+            (room_id, event_type, state_key, json.dumps(content, ensure_ascii=False))
+            for event_type, state_key, content in states
+        ]
+        await self.db.executemany(
+            "INSERT INTO room_state (room_id, type, state_key, content) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (room_id, type, state_key) DO UPDATE SET content=excluded.content",
+            rows,
+        )
+
+    # Incidents -------------------------------------------------------------------------------
+
+    async def record_incident(
+        self,
+        room_id: str,
+        event_id: str,
+        kind: str,
+        sender: str | None,
+        target_event_id: str | None,
+        now: int,
+    ) -> bool:
+        """Records what policy could not stop; False if this event was recorded before."""
+        recorded = await self.db.fetchval(
+            "INSERT INTO room_incident (room_id, event_id, kind, sender, target_event_id, "
+            "detected_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING "
+            "RETURNING id",
+            room_id,
+            event_id,
+            kind,
+            sender,
+            target_event_id,
+            now,
+        )
+        return recorded is not None
+
+    async def incidents(self, room_id: str) -> list[dict[str, Any]]:
+        rows = await self.db.fetch(
+            "SELECT event_id, kind, sender, target_event_id, detected_at FROM room_incident "
+            "WHERE room_id=$1 ORDER BY id",
+            room_id,
+        )
+        return [dict(r) for r in rows]
+
+
+def _managed(row: Any) -> ManagedRoom:
+    return ManagedRoom(
+        procurement_id=row["procurement_id"],
+        key=row["room_key"],
+        room_id=row["room_id"],
+        is_space=bool(row["is_space"]),
+        creation_id=row["creation_id"],
+        create_tried=bool(row["create_tried"]),
+    )

@@ -1,0 +1,76 @@
+"""Webhooks received from the procurement system: stored before 202, applied once."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .queue import DeadLetter, WorkQueue
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWebhook:
+    seq: int
+    webhook_id: str
+    type: str
+    data: Any
+    attempts: int
+    received_at: int
+
+    @property
+    def key(self) -> int:
+        return self.seq
+
+    @property
+    def label(self) -> str:
+        return f"webhook {self.webhook_id} ({self.type})"
+
+
+class WebhookInbox(WorkQueue[StoredWebhook]):
+    table = "webhook"
+    key = "seq"
+
+    async def store(
+        self, webhook_id: str, type: str, procurement_id: str | None, body: str, now: int
+    ) -> bool:
+        """Stores a webhook; False (and nothing changed) if this id was stored before."""
+        seq = await self.db.fetchval(
+            "INSERT INTO webhook (webhook_id, type, procurement_id, body, received_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (webhook_id) DO NOTHING RETURNING seq",
+            webhook_id,
+            type,
+            procurement_id,
+            body,
+            now,
+        )
+        if seq is None:
+            return False
+        self.on_new_work()
+        return True
+
+    async def due(self, now: int, limit: int = 100) -> list[StoredWebhook]:
+        rows = await self.db.fetch(
+            "SELECT seq, webhook_id, type, body, attempts, received_at FROM webhook "
+            "WHERE status='pending' AND next_attempt_at <= $1 ORDER BY seq LIMIT $2",
+            now,
+            limit,
+        )
+        return [
+            StoredWebhook(
+                seq=r["seq"],
+                webhook_id=r["webhook_id"],
+                type=r["type"],
+                data=json.loads(r["body"])["data"],
+                attempts=r["attempts"],
+                received_at=r["received_at"],
+            )
+            for r in rows
+        ]
+
+    async def count(self) -> int:
+        total: int = await self.db.fetchval("SELECT COUNT(*) FROM webhook")
+        return total
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return await self._dead_letters("webhook_id", limit)

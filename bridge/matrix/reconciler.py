@@ -1,0 +1,368 @@
+"""Reconciliation: a procurement's room plan diffed against its rooms and applied."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
+
+from mautrix.api import Method, Path
+from mautrix.client import ClientAPI
+from mautrix.errors import MatrixRequestError, MForbidden
+from mautrix.types import EventType, RoomID, UserID
+
+from ..db.outbox import MatrixOutbox
+from ..db.procurements import Procurements, ReconcileJob
+from ..db.rooms import ManagedRoom, Rooms, StateMap
+from ..domain import policy
+from ..domain.cards import context_card
+from ..domain.events import card_content
+from ..domain.ids import RoomId, RoomKey, UserId
+from ..domain.locale import Locale
+from ..domain.plan import ApprovalRoomInput, Plan, RoomSpec, plan_rooms
+from ..domain.reconcile import (
+    CreateRoom,
+    Effect,
+    Invite,
+    Kick,
+    ObservedRoom,
+    SetAccessRules,
+    SetContext,
+    SetName,
+    SetPowerLevels,
+    SetSpaceChild,
+    SetSpaceParent,
+    SetTopic,
+    diff,
+)
+from ..domain.snapshot import parse_snapshot
+from ..worker import now_ms
+
+log = logging.getLogger("bridge.reconciler")
+
+CREATION_ID = "org.procurement.creation_id"
+MEMBER = "m.room.member"
+State = tuple[str, str, dict[str, Any]]  # (event type, state key, content)
+ApprovalSource = Callable[[str], Awaitable[Sequence[ApprovalRoomInput]]]
+
+
+class Reconciler:
+    def __init__(
+        self,
+        client: ClientAPI,
+        procurements: Procurements,
+        rooms: Rooms,
+        outbox: MatrixOutbox,
+        *,
+        domain: str,
+        locale: Locale,
+        federate: bool,
+        approvals: ApprovalSource,
+    ) -> None:
+        self.client = client
+        self.procurements = procurements
+        self.rooms = rooms
+        self.outbox = outbox
+        self.domain = domain
+        self.locale = locale
+        self.federate = federate
+        self.approvals = approvals
+        self.bot = UserId(str(client.mxid))
+
+    async def reconcile(self, job: ReconcileJob) -> None:
+        """One pass for a procurement: whatever fails is retried by the queue from where it is."""
+        stored = await self.procurements.get(job.procurement_id)
+        if stored is None:
+            return
+        snapshot = parse_snapshot(json.loads(stored.snapshot))
+        managed = {room.key: room for room in await self.rooms.of_procurement(stored.id)}
+        bound = {key: room.room_id for key, room in managed.items() if room.room_id}
+        states = await self.rooms.state_of(bound.values())
+        known = frozenset(RoomKey(key) for key in bound)
+        plan = plan_rooms(snapshot, await self.approvals(stored.id), known, self.locale)
+        keys_by_room = {room_id: RoomKey(key) for key, room_id in bound.items()}
+        observed = [
+            observe(RoomKey(key), RoomId(room_id), states[room_id], keys_by_room, self.bot)
+            for key, room_id in bound.items()
+        ]
+        effects = diff(plan, observed, bot=self.bot)
+        if effects:
+            log.info("Procurement %s: applying %d changes", stored.id, len(effects))
+            await _Pass(self, plan, managed, bound, effects).run()
+
+    async def request(self, procurement_id: str) -> None:
+        await self.procurements.request_reconcile(procurement_id, now_ms())
+
+
+class _Pass:
+    """Applies one diff. Room creation takes the room's invites and parent along, so a new room
+    costs one createRoom call plus one m.space.child event in each space that lists it."""
+
+    def __init__(
+        self,
+        owner: Reconciler,
+        plan: Plan,
+        managed: dict[str, ManagedRoom],
+        bound: dict[str, str],
+        effects: list[Effect],
+    ) -> None:
+        self.o = owner
+        self.plan = plan
+        self.managed = managed
+        self.room_ids = dict(bound)
+        self.effects = effects
+        created = {e.spec.key for e in effects if isinstance(e, CreateRoom)}
+        self.folded_invites: dict[str, list[UserId]] = {}
+        for e in effects:
+            if isinstance(e, Invite) and e.key in created:
+                self.folded_invites.setdefault(e.key, []).append(e.user)
+
+    async def run(self) -> None:
+        created: set[str] = set()
+        for effect in self.effects:
+            match effect:
+                case CreateRoom(spec=spec):
+                    await self.create(spec)
+                    created.add(spec.key)
+                case Invite(key=key) if key in created:
+                    pass  # invited by createRoom
+                case SetSpaceParent(key=key, present=True) if key in created:
+                    pass  # set by createRoom's initial_state
+                case _:
+                    await self.apply(effect)
+
+    def rid(self, key: str) -> RoomID:
+        return RoomID(self.room_ids[key])
+
+    # Creation ------------------------------------------------------------------------------
+
+    async def create(self, spec: RoomSpec) -> None:
+        o = self.o
+        row = self.managed.get(spec.key) or await o.rooms.intend(
+            self.plan.procurement_id, spec.key, spec.is_space
+        )
+        if row.create_tried and await self.recover(row):
+            return
+        await o.rooms.mark_create_tried(row.creation_id)
+        initial: list[State] = [
+            *access_states(),
+            (policy.CONTEXT_EVENT_TYPE, "", dict(spec.context)),
+        ]
+        if spec.parent is not None:
+            initial.append(self.parent_state(spec.parent))
+        invites = sorted(self.folded_invites.get(spec.key, []))
+        creation = {
+            **policy.creation_content(federate=o.federate, is_space=spec.is_space),
+            CREATION_ID: row.creation_id,
+        }
+        power_levels = policy.power_levels(
+            bot=o.bot, room_version=policy.ROOM_VERSION, archived=spec.archived
+        )
+        body = {
+            "room_version": policy.ROOM_VERSION,
+            "preset": "private_chat",
+            "name": spec.name,
+            "topic": spec.topic,
+            "creation_content": creation,
+            "initial_state": [
+                {"type": kind, "state_key": key, "content": content}
+                for kind, key, content in initial
+            ],
+            "power_level_content_override": power_levels,
+            "invite": invites,
+        }
+        resp = await o.client.api.request(Method.POST, Path.v3.createRoom, body)
+        room_id = resp["room_id"]
+        now = now_ms()
+        await o.rooms.bind(row.creation_id, room_id, now)
+        self.room_ids[spec.key] = room_id
+        states: list[State] = [
+            ("m.room.create", "", {**creation, "room_version": policy.ROOM_VERSION}),
+            ("m.room.power_levels", "", power_levels),
+            ("m.room.name", "", {"name": spec.name}),
+            ("m.room.topic", "", {"topic": spec.topic}),
+            (MEMBER, o.bot, {"membership": "join"}),
+            *initial,
+            *((MEMBER, user, {"membership": "invite"}) for user in invites),
+        ]
+        await o.rooms.set_states(room_id, states)
+        log.info("Created %s %s for procurement %s", spec.key, room_id, self.plan.procurement_id)
+        if not spec.is_space:
+            await self.post_context_card(room_id, spec)
+
+    async def recover(self, row: ManagedRoom) -> bool:
+        """Finds a room an earlier, interrupted creation made; True if found and bound."""
+        o = self.o
+        joined = await o.client.get_joined_rooms()
+        known = await o.rooms.all_room_ids()
+        for room_id in joined:
+            if room_id in known:
+                continue
+            try:
+                create = await o.client.get_state_event(room_id, EventType.ROOM_CREATE)
+            except MatrixRequestError:
+                continue
+            if create.serialize().get(CREATION_ID) == row.creation_id:
+                await o.rooms.bind(row.creation_id, room_id, now_ms())
+                self.room_ids[row.key] = room_id
+                await self.refresh_state(room_id)
+                # This pass was planned without the room; plan again with it.
+                await o.request(self.plan.procurement_id)
+                log.info("Found room %s of an interrupted creation of %s", room_id, row.key)
+                return True
+        return False
+
+    async def refresh_state(self, room_id: str) -> None:
+        events = await self.o.client.api.request(Method.GET, Path.v3.rooms[room_id].state)
+        await self.o.rooms.set_states(
+            room_id, [(e["type"], e["state_key"], e["content"]) for e in events]
+        )
+
+    async def post_context_card(self, room_id: str, spec: RoomSpec) -> None:
+        context = spec.context
+        site = context.get("object")
+        card = context_card(
+            procurement_number=str(context["number"]),
+            title=str(context["title"]),
+            room_kind=str(context["kind"]),
+            locale=self.o.locale,
+            room_subject=spec.name,
+            object_name=site.get("name") if isinstance(site, dict) else None,
+            stage=str(context["stage"]),
+            url=context.get("url") if isinstance(context.get("url"), str) else None,  # type: ignore[arg-type]
+        )
+        await self.o.outbox.enqueue(
+            f"context:{room_id}", room_id, "m.room.message", card_content(card), now_ms()
+        )
+
+    def parent_state(self, parent_key: str) -> State:
+        content = {"via": [self.o.domain], "canonical": True}
+        return ("m.space.parent", self.room_ids[parent_key], content)
+
+    # Changes to existing rooms --------------------------------------------------------------
+
+    async def apply(self, effect: Effect) -> None:
+        o = self.o
+        match effect:
+            case SetPowerLevels(key=key, archived=archived):
+                version = await self.room_version(key)
+                content = policy.power_levels(bot=o.bot, room_version=version, archived=archived)
+                await self.send_state(key, "m.room.power_levels", "", content)
+            case SetAccessRules(key=key):
+                for event_type, state_key, content in access_states():
+                    await self.send_state(key, event_type, state_key, content)
+            case SetName(key=key, name=name):
+                await self.send_state(key, "m.room.name", "", {"name": name})
+            case SetTopic(key=key, topic=topic):
+                await self.send_state(key, "m.room.topic", "", {"topic": topic})
+            case SetContext(key=key, context=context):
+                await self.send_state(key, policy.CONTEXT_EVENT_TYPE, "", dict(context))
+            case Invite(key=key, user=user):
+                await self.invite(key, user)
+            case Kick(key=key, user=user, reason=reason):
+                await self.kick(key, user, reason)
+            case SetSpaceParent(key=key, parent_key=parent_key, present=present):
+                event_type, state_key, content = self.parent_state(parent_key)
+                await self.send_state(key, event_type, state_key, content if present else {})
+            case SetSpaceChild(space_key=space, child_key=child, present=present, order=order):
+                child_content: dict[str, Any] = {}
+                if present:
+                    child_content = {"via": [o.domain]} | ({"order": order} if order else {})
+                await self.send_state(space, "m.space.child", self.room_ids[child], child_content)
+            case CreateRoom():  # pragma: no cover - handled by run()
+                raise AssertionError("creation goes through create()")
+
+    async def room_version(self, key: str) -> str:
+        states = await self.o.rooms.state_of([self.room_ids[key]])
+        create = states[self.room_ids[key]].get(("m.room.create", ""), {})
+        return str(create.get("room_version", "1"))
+
+    async def send_state(
+        self, key: str, event_type: str, state_key: str, content: dict[str, Any]
+    ) -> None:
+        room_id = self.rid(key)
+        await self.o.client.send_state_event(
+            room_id,
+            EventType.find(event_type, EventType.Class.STATE),
+            content,  # type: ignore[arg-type]  # raw JSON is accepted
+            state_key,
+        )
+        await self.o.rooms.set_state(room_id, event_type, state_key, content)
+
+    async def invite(self, key: str, user: UserId) -> None:
+        room_id = self.rid(key)
+        try:
+            await self.o.client.invite_user(room_id, UserID(user))
+        except MForbidden as e:
+            # Already in the room is the state we want; anything else is a real refusal.
+            if "already in the room" not in str(e.message):
+                raise
+            await self.o.rooms.set_state(room_id, MEMBER, user, {"membership": "join"})
+            return
+        await self.o.rooms.set_state(room_id, MEMBER, user, {"membership": "invite"})
+
+    async def kick(self, key: str, user: UserId, reason: str) -> None:
+        room_id = self.rid(key)
+        try:
+            await self.o.client.kick_user(room_id, UserID(user), reason=reason)
+        except MForbidden as e:
+            # Not in the room (left meanwhile): that is what the kick was for.
+            if "not in the room" not in str(e.message) and "not joined" not in str(e.message):
+                raise
+        await self.o.rooms.set_state(room_id, MEMBER, user, {"membership": "leave"})
+
+
+def observe(
+    key: RoomKey,
+    room_id: RoomId,
+    state: StateMap,
+    keys_by_room: dict[str, RoomKey],
+    bot: UserId,
+) -> ObservedRoom:
+    """What the diff needs of a room, from its recorded state."""
+
+    def content(event_type: str, state_key: str = "") -> dict[str, Any] | None:
+        return state.get((event_type, state_key))
+
+    version = str((content("m.room.create") or {}).get("room_version", "1"))
+    levels = policy.check_power_levels(
+        content("m.room.power_levels") or {}, bot=bot, room_version=version
+    )
+    access = {rule: content(rule) for rule, _, _ in policy.ACCESS_RULES}
+    members = frozenset(
+        UserId(state_key)
+        for (event_type, state_key), c in state.items()
+        if event_type == MEMBER and c.get("membership") in ("join", "invite")
+    )
+    parents = frozenset(
+        keys_by_room[state_key]
+        for (event_type, state_key), c in state.items()
+        if event_type == "m.space.parent" and c.get("via") and state_key in keys_by_room
+    )
+    children = {
+        keys_by_room[state_key]: c.get("order")
+        for (event_type, state_key), c in state.items()
+        if event_type == "m.space.child" and c.get("via") and state_key in keys_by_room
+    }
+    return ObservedRoom(
+        key=key,
+        room_id=room_id,
+        name=(content("m.room.name") or {}).get("name"),
+        topic=(content("m.room.topic") or {}).get("topic"),
+        context=content(policy.CONTEXT_EVENT_TYPE),
+        members=members,
+        archived=levels.archived,
+        power_levels_ok=levels.intact,
+        access_ok=not policy.access_drift(access),
+        parents=parents,
+        children=children,
+    )
+
+
+def access_states() -> list[State]:
+    """The policy's join rule, guest access and history visibility as state events."""
+    return [
+        (str(event["type"]), str(event["state_key"]), cast(dict[str, Any], event["content"]))
+        for event in policy.initial_state()
+    ]
