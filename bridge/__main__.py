@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import signal
 import sys
 from importlib import resources
 
@@ -89,7 +91,16 @@ class ProcurementBridge(Program):
             self.log.critical("Cannot start: %s", e)
             await self.core.stop()
             sys.exit(EXIT_CONFIG)
+        # Stop through the loop, not by an interrupt raised wherever the code happens to be
+        # (in the middle of a database call, it could leave a connection that never returns).
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop_once)
         await super().start()
+
+    def _stop_once(self) -> None:
+        if not self._stop_task.done():
+            self.manual_stop()
 
     async def stop(self) -> None:
         await self.core.stop()

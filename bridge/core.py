@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -30,8 +31,10 @@ from .matrix.reconciler import Reconciler
 from .matrix.sender import Sender
 from .matrix.webhooks import WebhookProcessor
 from .web.admin import AdminAPI
+from .web.api import RestAPI
 from .web.appservice import AppServiceAPI
 from .web.ops import OpsAPI
+from .web.webhooks import WebhookAPI
 from .worker import QueueWorker
 
 log = logging.getLogger("bridge.core")
@@ -39,6 +42,7 @@ log = logging.getLogger("bridge.core")
 # Homeserver transactions can carry many events; webhooks have their own, smaller limit.
 _MAX_REQUEST_BYTES = 64 * 1024 * 1024
 _RECONCILE_ATTEMPTS = 1_000_000
+_DB_CLOSE_TIMEOUT_S = 10
 
 
 class StartupProblem(Exception):
@@ -135,6 +139,12 @@ class BridgeCore:
 
         app = web.Application(client_max_size=_MAX_REQUEST_BYTES)
         AppServiceAPI(self.config["appservice.hs_token"], self.inbox).register(app)
+        WebhookAPI(
+            self.config["webhooks.secrets"],
+            int(self.config["webhooks.max_body_bytes"]),
+            self.webhooks,
+        ).register(app)
+        RestAPI(self.config.api_tokens, self.procurements, self.rooms).register(app)
         queues = {w.name: w.queue for w in self.workers} | {CALLBACK_QUEUE: self.callbacks}
         OpsAPI(self.db, client, queues).register(app)
         AdminAPI(self.config.api_tokens, queues, wake=[w.wake for w in self.workers]).register(app)
@@ -176,7 +186,10 @@ class BridgeCore:
             await worker.stop()
         if self.session:
             await self.session.close()
-        await self.db.stop()
+        try:
+            await asyncio.wait_for(self.db.stop(), _DB_CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("The database did not close in %ss; leaving it", _DB_CLOSE_TIMEOUT_S)
 
     def _db_label(self) -> str:
         url = self.db.url

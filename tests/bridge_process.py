@@ -50,7 +50,11 @@ class BridgeProcess:
         assert self.process is not None
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-        return self.process.wait(30)
+        try:
+            return self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill()  # do not leave it holding the port for the next test
+            raise AssertionError(f"the bridge ignored SIGTERM: {self.log()}") from None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

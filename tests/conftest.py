@@ -17,6 +17,7 @@ from bridge.config import Config, new_whsec
 from bridge.core import BridgeCore
 from bridge.localsynapse import LocalSynapse, free_port
 
+from .erp import ERP
 from .matrix_user import MatrixUser
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -161,3 +162,8 @@ async def user_factory(synapse: LocalSynapse) -> AsyncIterator[Any]:
     yield make
     for user in users:
         await user.close()
+
+
+@pytest.fixture
+def erp(deployment: Deployment) -> ERP:
+    return ERP(deployment.bridge_url, deployment.webhook_secret, deployment.api_token)

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 from mautrix.api import HTTPAPI, Method, Path
 from mautrix.client import ClientAPI
+from mautrix.errors import MatrixRequestError
 from mautrix.types import RoomID, UserID
 
 from bridge.localsynapse import LocalSynapse
@@ -130,6 +131,46 @@ class MatrixUser:
             "PUT", f"/_matrix/client/v3/rooms/{room_id}/send/{event_type}/{_txn()}", content
         )
         return str(resp["event_id"])
+
+    # Looking around ------------------------------------------------------------------------
+
+    async def accept_invites(self, count: int, timeout: float = 30.0) -> list[str]:
+        """Waits for `count` pending invites and joins every room invited to."""
+
+        async def enough() -> bool:
+            await self.sync()
+            return len(self.invites) >= count
+
+        await wait_for(enough, timeout, interval=0, what=f"{count} invites for {self.user_id}")
+        rooms = list(self.invites)
+        for room_id in rooms:
+            await self.join(room_id)
+        await self.sync()
+        return rooms
+
+    async def joined_rooms(self) -> list[str]:
+        resp = await self.request("GET", "/_matrix/client/v3/joined_rooms")
+        return list(resp["joined_rooms"])
+
+    async def room_state(self, room_id: str) -> list[Event]:
+        return list(await self.request("GET", f"/_matrix/client/v3/rooms/{room_id}/state"))
+
+    async def state_event(self, room_id: str, event_type: str, state_key: str = "") -> Any:
+        path = f"/_matrix/client/v3/rooms/{room_id}/state/{event_type}/{state_key}"
+        return await self.request("GET", path)
+
+    async def context(self, room_id: str) -> dict[str, Any]:
+        return dict(await self.state_event(room_id, "org.procurement.context"))
+
+    async def rooms_by_key(self) -> dict[str, str]:
+        """The procurement rooms this user is in, by the room key their context names."""
+        found = {}
+        for room_id in await self.joined_rooms():
+            try:
+                found[(await self.context(room_id))["key"]] = room_id
+            except MatrixRequestError:
+                continue  # not a procurement room (e.g. a direct chat)
+        return found
 
 
 def _txn() -> str:

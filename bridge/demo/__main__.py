@@ -81,7 +81,7 @@ async def run(args: argparse.Namespace) -> None:
         await core.start()
         scenario = Scenario(synapse, config, core)
         await scenario.play()
-        print(scenario.summary(), flush=True)
+        print(await scenario.summary(), flush=True)
         if not args.exit:
             print("Serving; press Ctrl-C to stop.", flush=True)
             stop = asyncio.Event()

@@ -97,8 +97,10 @@ class Bot:
         event_type, state_key = event["type"], event["state_key"]
         content = event.get("content") or {}
         recorded = (await self.rooms.state_of([room.room_id]))[room.room_id]
-        if recorded.get((event_type, state_key)) != content:
+        before = recorded.get((event_type, state_key))
+        if before != content:
             await self.rooms.set_state(room.room_id, event_type, state_key, content)
+        if not _same_effect(event_type, before, content):
             # Whoever sent it (admin tools send as the bot too), the plan decides what stays.
             await self.request_reconcile(room.procurement_id)
         if event_type == "m.room.tombstone":
@@ -226,6 +228,14 @@ class Bot:
         await self.outbox.enqueue(
             dedup_key, room_id, "m.room.message", card_content(card), now_ms()
         )
+
+
+def _same_effect(event_type: str, before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
+    """Whether a state change leaves what the plan cares about as it was (e.g. the echo of an
+    invite the bridge sent: it adds a display name, the membership is the same)."""
+    if event_type == "m.room.member":
+        return (before or {}).get("membership") == after.get("membership")
+    return before == after
 
 
 def _is_edit(content: dict[str, Any]) -> bool:

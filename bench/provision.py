@@ -1,0 +1,202 @@
+"""Provisioning a procurement of 50 suppliers × 3 members: the bridge vs a minimal raw script.
+
+    .venv/bin/python bench/provision.py [--suppliers 50] [--members 3] [--rounds 2]
+
+One local Synapse serves both. The raw script makes exactly the homeserver calls the room plan
+needs — one createRoom per room and space (with its invites, parent and policy), one
+m.space.child per listing, one context card per room — sequentially, with nothing else. The
+bridge gets the same procurement as a signed webhook on PostgreSQL and is timed until its
+queues are empty: every room created, listed and carded. Rounds alternate; medians are shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from ruamel.yaml import YAML
+from standardwebhooks import Webhook
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bridge.config import Config  # noqa: E402
+from bridge.core import BridgeCore  # noqa: E402
+from bridge.domain import policy  # noqa: E402
+from bridge.domain.cards import context_card  # noqa: E402
+from bridge.domain.events import card_content  # noqa: E402
+from bridge.domain.ids import UserId  # noqa: E402
+from bridge.domain.locale import Locale  # noqa: E402
+from bridge.domain.plan import plan_rooms  # noqa: E402
+from bridge.domain.snapshot import parse_snapshot  # noqa: E402
+from bridge.localsynapse import LocalSynapse, free_port  # noqa: E402
+
+ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+DOMAIN = "localhost"
+BOT = f"@procbot:{DOMAIN}"
+
+
+def snapshot(pid: str, suppliers: int, members: int) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "version": 1,
+        "number": pid,
+        "title": "Поставка арматуры А500С",
+        "stage": "offers",
+        "manager": f"@manager:{DOMAIN}",
+        "suppliers": [
+            {
+                "id": f"s{i}",
+                "name": f"ООО «Поставщик {i}»",
+                "members": [f"@s{i}m{j}:{DOMAIN}" for j in range(members)],
+            }
+            for i in range(suppliers)
+        ],
+    }
+
+
+async def raw_provision(session: aiohttp.ClientSession, data: dict[str, Any]) -> None:
+    plan = plan_rooms(parse_snapshot(data), (), frozenset(), Locale.RU)
+    room_ids: dict[str, str] = {}
+    for spec in plan.specs:
+        initial = [
+            *policy.initial_state(),
+            {"type": policy.CONTEXT_EVENT_TYPE, "state_key": "", "content": dict(spec.context)},
+        ]
+        if spec.parent:
+            initial.append(
+                {
+                    "type": "m.space.parent",
+                    "state_key": room_ids[spec.parent],
+                    "content": {"via": [DOMAIN], "canonical": True},
+                }
+            )
+        body = {
+            "room_version": policy.ROOM_VERSION,
+            "preset": "private_chat",
+            "name": spec.name,
+            "topic": spec.topic,
+            "creation_content": policy.creation_content(federate=False, is_space=spec.is_space),
+            "initial_state": initial,
+            "power_level_content_override": policy.power_levels(
+                bot=UserId(BOT), room_version=policy.ROOM_VERSION, archived=False
+            ),
+            "invite": sorted(spec.members),
+        }
+        async with session.post("/_matrix/client/v3/createRoom", json=body) as resp:
+            resp.raise_for_status()
+            room_ids[spec.key] = (await resp.json())["room_id"]
+    for space, children in plan.children.items():
+        for child in children:
+            url = f"/_matrix/client/v3/rooms/{room_ids[space]}/state/m.space.child/{room_ids[child]}"
+            async with session.put(url, json={"via": [DOMAIN], "order": "0"}) as resp:
+                resp.raise_for_status()
+    for spec in plan.rooms:
+        card = context_card(
+            procurement_number=str(spec.context["number"]),
+            title=str(spec.context["title"]),
+            room_kind=str(spec.context["kind"]),
+            room_subject=spec.name,
+        )
+        url = f"/_matrix/client/v3/rooms/{room_ids[spec.key]}/send/m.room.message/{uuid.uuid4()}"
+        async with session.put(url, json=card_content(card)) as resp:
+            resp.raise_for_status()
+
+
+async def bridge_provision(core: BridgeCore, secret: str, url: str, data: dict[str, Any]) -> None:
+    body = json.dumps({"type": "procurement.upserted", "data": data}, ensure_ascii=False)
+    msg_id = f"msg_{uuid.uuid4().hex}"
+    now = int(time.time())
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(now),
+        "webhook-signature": Webhook(secret).sign(msg_id, datetime.fromtimestamp(now, UTC), body),
+        "Content-Type": "application/json",
+    }
+    async with aiohttp.ClientSession() as session, session.post(
+        f"{url}/api/v1/webhooks", data=body.encode(), headers=headers
+    ) as resp:
+        assert resp.status == 202, await resp.text()
+    queues = [core.webhooks, core.procurements, core.outbox]
+    while True:
+        await asyncio.sleep(0.02)
+        if not any([await q.depth() for q in queues]):
+            return
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--suppliers", type=int, default=50)
+    parser.add_argument("--members", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-provision-"))
+    port = free_port()
+    conn = await asyncpg.connect(ADMIN_URL)
+    await conn.execute('DROP DATABASE IF EXISTS "bench_provision" WITH (FORCE)')
+    await conn.execute('CREATE DATABASE "bench_provision"')
+    await conn.close()
+    config_path = work / "config.yaml"
+    template = Path(__file__).resolve().parents[1] / "bridge" / "example-config.yaml"
+    config_path.write_text(template.read_text())
+    config = Config(str(config_path), str(template))
+    config.load()
+    config.update(save=False)
+    synapse = LocalSynapse(work / "synapse", server_name=DOMAIN)
+    config["homeserver.address"] = synapse.url
+    config["homeserver.domain"] = DOMAIN
+    config["appservice.address"] = f"http://127.0.0.1:{port}"
+    config["appservice.port"] = port
+    config["database"] = ADMIN_URL.rsplit("/", 1)[0] + "/bench_provision"
+    config.fill_generated()
+    config.save()
+    YAML().dump(config.registration(), work / "registration.yaml")
+    synapse.app_service_files = [work / "registration.yaml"]
+    await synapse.start()
+    core = BridgeCore(config)
+    await core.start()
+    try:
+        await synapse.register("manager", "pw")
+        for i in range(args.suppliers):
+            for j in range(args.members):
+                await synapse.register(f"s{i}m{j}", "pw")
+        headers = {"Authorization": f"Bearer {config['appservice.as_token']}"}
+        raw_times, bridge_times = [], []
+        async with aiohttp.ClientSession(synapse.url, headers=headers) as session:
+            for round_ in range(args.rounds):
+                data = snapshot(f"R{round_}", args.suppliers, args.members)
+                start = time.perf_counter()
+                await raw_provision(session, data)
+                raw_times.append(time.perf_counter() - start)
+                data = snapshot(f"B{round_}", args.suppliers, args.members)
+                start = time.perf_counter()
+                await bridge_provision(
+                    core, config["webhooks.secrets"][0], config["appservice.address"], data
+                )
+                bridge_times.append(time.perf_counter() - start)
+                rooms = len(await core.rooms.of_procurement(f"B{round_}"))
+                print(f"round {round_}: raw {raw_times[-1]:.2f} s, bridge {bridge_times[-1]:.2f} s"
+                      f" ({rooms} rooms and spaces)", flush=True)
+    finally:
+        await core.stop()
+        synapse.stop()
+    raw, bridge = statistics.median(raw_times), statistics.median(bridge_times)
+    print(f"procurement of {args.suppliers} suppliers × {args.members} members, PostgreSQL")
+    print(f"raw homeserver calls:   {raw:6.2f} s")
+    print(f"bridge (webhook → all): {bridge:6.2f} s")
+    print(f"ratio bridge/raw:       {bridge / raw:6.2f}   (target ≤ 1.2)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
