@@ -28,7 +28,8 @@ def make_client(
         token=as_token,
         log=logging.getLogger("bridge.matrix.api"),  # type: ignore[arg-type]
         client_session=session,
-        default_retry_count=2,
+        # One retry mechanism: the durable queues, which know what is safe to repeat.
+        default_retry_count=0,
     )
     return ClientAPI(mxid=UserID(bot_mxid), api=api)
 

@@ -172,7 +172,8 @@ class _Pass:
             "power_level_content_override": power_levels,
             "invite": invites,
         }
-        resp = await o.client.api.request(Method.POST, Path.v3.createRoom, body)
+        # Never retried blindly: a lost answer is found by recover(), not created again.
+        resp = await o.client.api.request(Method.POST, Path.v3.createRoom, body, retry_count=0)
         room_id = resp["room_id"]
         now = now_ms()
         await o.rooms.bind(row.creation_id, room_id, now)
