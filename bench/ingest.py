@@ -16,17 +16,13 @@ import asyncio
 import json
 import multiprocessing
 import secrets
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import aiohttp
 import asyncpg
 from aiohttp import web
 from mautrix.util.async_db import Database
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bridge.db import upgrade_table
 from bridge.db.inbox import Inbox, event_row

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -28,19 +27,18 @@ import asyncpg
 from ruamel.yaml import YAML
 from standardwebhooks import Webhook
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bridge.config import Config
+from bridge.core import BridgeCore
+from bridge.domain import policy
+from bridge.domain.cards import context_card
+from bridge.domain.events import card_content
+from bridge.domain.ids import UserId
+from bridge.domain.locale import Locale
+from bridge.domain.plan import plan_rooms
+from bridge.domain.snapshot import parse_snapshot
+from bridge.localsynapse import LocalSynapse, free_port
 
-from bridge.config import Config  # noqa: E402
-from bridge.core import BridgeCore  # noqa: E402
-from bridge.domain import policy  # noqa: E402
-from bridge.domain.cards import context_card  # noqa: E402
-from bridge.domain.events import card_content  # noqa: E402
-from bridge.domain.ids import UserId  # noqa: E402
-from bridge.domain.locale import Locale  # noqa: E402
-from bridge.domain.plan import plan_rooms  # noqa: E402
-from bridge.domain.snapshot import parse_snapshot  # noqa: E402
-from bridge.localsynapse import LocalSynapse, free_port  # noqa: E402
-
+TEMPLATE = Path(__file__).resolve().parents[1] / "bridge" / "example-config.yaml"
 ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DOMAIN = "localhost"
 BOT = f"@procbot:{DOMAIN}"
@@ -98,7 +96,9 @@ async def raw_provision(session: aiohttp.ClientSession, data: dict[str, Any]) ->
             room_ids[spec.key] = (await resp.json())["room_id"]
     for space, children in plan.children.items():
         for child in children:
-            url = f"/_matrix/client/v3/rooms/{room_ids[space]}/state/m.space.child/{room_ids[child]}"
+            url = (
+                f"/_matrix/client/v3/rooms/{room_ids[space]}/state/m.space.child/{room_ids[child]}"
+            )
             async with session.put(url, json={"via": [DOMAIN], "order": "0"}) as resp:
                 resp.raise_for_status()
     for spec in plan.rooms:
@@ -123,9 +123,10 @@ async def bridge_provision(core: BridgeCore, secret: str, url: str, data: dict[s
         "webhook-signature": Webhook(secret).sign(msg_id, datetime.fromtimestamp(now, UTC), body),
         "Content-Type": "application/json",
     }
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{url}/api/v1/webhooks", data=body.encode(), headers=headers
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/api/v1/webhooks", data=body.encode(), headers=headers) as resp,
+    ):
         assert resp.status == 202, await resp.text()
     queues = [core.webhooks, core.procurements, core.outbox]
     while True:
@@ -148,7 +149,7 @@ async def main() -> None:
     await conn.execute('CREATE DATABASE "bench_provision"')
     await conn.close()
     config_path = work / "config.yaml"
-    template = Path(__file__).resolve().parents[1] / "bridge" / "example-config.yaml"
+    template = TEMPLATE
     config_path.write_text(template.read_text())
     config = Config(str(config_path), str(template))
     config.load()
@@ -186,8 +187,11 @@ async def main() -> None:
                 )
                 bridge_times.append(time.perf_counter() - start)
                 rooms = len(await core.rooms.of_procurement(f"B{round_}"))
-                print(f"round {round_}: raw {raw_times[-1]:.2f} s, bridge {bridge_times[-1]:.2f} s"
-                      f" ({rooms} rooms and spaces)", flush=True)
+                print(
+                    f"round {round_}: raw {raw_times[-1]:.2f} s, bridge {bridge_times[-1]:.2f} s"
+                    f" ({rooms} rooms and spaces)",
+                    flush=True,
+                )
     finally:
         await core.stop()
         synapse.stop()

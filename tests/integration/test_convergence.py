@@ -1,4 +1,4 @@
-"""Provisioning converges through restarts of the bridge and the homeserver, never doubling a room."""
+"""Provisioning converges through bridge and homeserver restarts, never doubling a room."""
 
 from __future__ import annotations
 
