@@ -23,12 +23,14 @@ from .db.inbox import Inbox
 from .db.outbox import MatrixOutbox
 from .db.procurements import Procurements
 from .db.rooms import Rooms
+from .db.votes import Votes
 from .db.webhooks import WebhookInbox
 from .domain.plan import ApprovalRoomInput
 from .matrix.bot import Bot
 from .matrix.client import check_homeserver, ensure_bot, make_client
 from .matrix.reconciler import Reconciler
 from .matrix.sender import Sender
+from .matrix.votes import VoteKeeper
 from .matrix.webhooks import WebhookProcessor
 from .web.admin import AdminAPI
 from .web.api import RestAPI
@@ -43,6 +45,7 @@ log = logging.getLogger("bridge.core")
 _MAX_REQUEST_BYTES = 64 * 1024 * 1024
 _RECONCILE_ATTEMPTS = 1_000_000
 _DB_CLOSE_TIMEOUT_S = 10
+_WEBHOOK_BODY_DEFAULT = 1024 * 1024
 
 
 class StartupProblem(Exception):
@@ -65,6 +68,8 @@ class BridgeCore:
         self.procurements = Procurements(self.db)
         self.rooms = Rooms(self.db)
         self.callbacks = CallbackOutbox(self.db, enabled=bool(config["callbacks.url"]))
+        self.votes = Votes(self.db)
+        self.vote_keeper: VoteKeeper | None = None
         self.session: aiohttp.ClientSession | None = None
         self.client: ClientAPI | None = None
         self.runner: web.AppRunner | None = None
@@ -105,7 +110,23 @@ class BridgeCore:
             domain,
             locale,
         )
-        self.webhook_processor = WebhookProcessor(self.procurements, self.rooms, self.outbox)
+        self.webhook_processor = processor = WebhookProcessor(
+            self.procurements, self.rooms, self.outbox
+        )
+        self.vote_keeper = votes = VoteKeeper(
+            client,
+            self.votes,
+            self.procurements,
+            self.rooms,
+            self.outbox,
+            self.callbacks,
+            self.webhooks,
+            locale,
+        )
+        processor.register("vote.requested", votes.vote_requested)
+        processor.register("vote.cancelled", votes.vote_cancelled)
+        bot.listeners.append(votes.on_event)
+        bot.command_handlers.append(votes.on_command)
         sender = Sender(client, self.outbox)
         attempts = int(self.config["bridge.max_attempts"] or 8)
         self.workers = [
@@ -141,10 +162,16 @@ class BridgeCore:
         AppServiceAPI(self.config["appservice.hs_token"], self.inbox).register(app)
         WebhookAPI(
             self.config["webhooks.secrets"],
-            int(self.config["webhooks.max_body_bytes"]),
+            int(self.config["webhooks.max_body_bytes"] or _WEBHOOK_BODY_DEFAULT),
             self.webhooks,
+            admit=votes.admit,
         ).register(app)
-        RestAPI(self.config.api_tokens, self.procurements, self.rooms).register(app)
+        views = {
+            "/api/v1/procurements/{id}/votes/{vote_id}": lambda p: votes.view(
+                p["id"], p["vote_id"]
+            ),
+        }
+        RestAPI(self.config.api_tokens, self.procurements, self.rooms, views).register(app)
         queues = {w.name: w.queue for w in self.workers} | {CALLBACK_QUEUE: self.callbacks}
         OpsAPI(self.db, client, queues).register(app)
         AdminAPI(self.config.api_tokens, queues, wake=[w.wake for w in self.workers]).register(app)
@@ -159,6 +186,7 @@ class BridgeCore:
             ) from None
         for worker in self.workers:
             worker.start()
+        votes.start()
         await self._ping_homeserver()
         log.info("Bridge running as %s, listening on %s:%s", self.config.bot_mxid, host, port)
 
@@ -182,6 +210,8 @@ class BridgeCore:
         # Stop taking transactions first: anything not stored now is retried by the homeserver.
         if self.runner:
             await self.runner.cleanup()
+        if self.vote_keeper:
+            await self.vote_keeper.stop()
         for worker in self.workers:
             await worker.stop()
         if self.session:

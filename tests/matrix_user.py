@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from mautrix.api import HTTPAPI, Method, Path
 from mautrix.client import ClientAPI
-from mautrix.errors import MatrixRequestError
+from mautrix.errors import MatrixRequestError, MNotFound
 from mautrix.types import RoomID, UserID
 
 from bridge.localsynapse import LocalSynapse
@@ -158,6 +158,13 @@ class MatrixUser:
     async def state_event(self, room_id: str, event_type: str, state_key: str = "") -> Any:
         path = f"/_matrix/client/v3/rooms/{room_id}/state/{event_type}/{state_key}"
         return await self.request("GET", path)
+
+    async def state_content(self, room_id: str, event_type: str, state_key: str = "") -> Any:
+        """The state event's content, or {} when the room has none."""
+        try:
+            return await self.state_event(room_id, event_type, state_key)
+        except MNotFound:
+            return {}
 
     async def context(self, room_id: str) -> dict[str, Any]:
         return dict(await self.state_event(room_id, "org.procurement.context"))

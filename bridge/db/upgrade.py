@@ -161,3 +161,37 @@ async def upgrade_v1(conn: Connection, scheme: Scheme) -> None:
         )"""
     )
     await create_callback_tables(conn, scheme)
+    # Commission votes: the request as received, the voters resolved at request time, the
+    # outbox rows of the card and the poll, and how it closed. `closed_after` is the last
+    # ballot counted before the close, so replaying the ballots gives the same result.
+    await conn.execute(
+        """CREATE TABLE vote (
+            procurement_id  TEXT NOT NULL,
+            vote_id         TEXT NOT NULL,
+            room_id         TEXT NOT NULL,
+            request         TEXT NOT NULL,
+            voters          TEXT NOT NULL,
+            card_outbox_id  BIGINT,
+            poll_outbox_id  BIGINT,
+            pinned          BOOLEAN NOT NULL DEFAULT false,
+            closed_at       BIGINT,
+            close_reason    TEXT,
+            cancel_reason   TEXT,
+            closed_after    BIGINT,
+            finished        BOOLEAN NOT NULL DEFAULT false,
+            created_at      BIGINT NOT NULL,
+            PRIMARY KEY (procurement_id, vote_id)
+        )"""
+    )
+    await conn.execute(
+        f"""CREATE TABLE vote_ballot (
+            seq             {serial(scheme)},
+            event_id        TEXT NOT NULL UNIQUE,
+            procurement_id  TEXT NOT NULL,
+            vote_id         TEXT NOT NULL,
+            user_id         TEXT NOT NULL,
+            answers         TEXT NOT NULL,
+            ts              BIGINT NOT NULL
+        )"""
+    )
+    await conn.execute("CREATE INDEX vote_ballot_vote ON vote_ballot (procurement_id, vote_id)")

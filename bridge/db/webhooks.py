@@ -49,6 +49,19 @@ class WebhookInbox(WorkQueue[StoredWebhook]):
         self.on_new_work()
         return True
 
+    async def has(self, webhook_id: str) -> bool:
+        found = await self.db.fetchval("SELECT 1 FROM webhook WHERE webhook_id=$1", webhook_id)
+        return found is not None
+
+    async def pending_snapshots(self, procurement_id: str) -> list[Any]:
+        """Snapshots of a procurement received but not applied yet (their `data`)."""
+        rows = await self.db.fetch(
+            "SELECT body FROM webhook WHERE procurement_id=$1 AND status='pending' "
+            "AND type='procurement.upserted' ORDER BY seq",
+            procurement_id,
+        )
+        return [json.loads(r["body"])["data"] for r in rows]
+
     async def due(self, now: int, limit: int = 100) -> list[StoredWebhook]:
         rows = await self.db.fetch(
             "SELECT seq, webhook_id, type, body, attempts, received_at FROM webhook "

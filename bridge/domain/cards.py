@@ -144,6 +144,9 @@ _WORDS: dict[Locale, dict[str, str]] = {
         "help_hint": "Команды помощника: напишите «помощь».",
         "refused": "Не получилось",
         "invalid": "Неверная команда",
+        "open_votes": "Открытые голосования",
+        "no_open_votes": "Открытых голосований в этом чате нет",
+        "not_answered": "Ещё не ответили",
         "incident_redaction": "Удалено сообщение",
         "incident_tombstone": "Попытка заменить чат новым",
         "incident_shutdown": "Чат закрыт администратором сервера",
@@ -215,6 +218,9 @@ _WORDS: dict[Locale, dict[str, str]] = {
         "help_hint": 'Assistant commands: type "help".',
         "refused": "Could not do that",
         "invalid": "Invalid command",
+        "open_votes": "Open votes",
+        "no_open_votes": "There are no open votes in this chat",
+        "not_answered": "Not answered yet",
         "incident_redaction": "A message was deleted",
         "incident_tombstone": "An attempt to replace this chat",
         "incident_shutdown": "The chat was shut down by a server administrator",
@@ -530,6 +536,35 @@ def vote_result_card(state: VoteState, locale: Locale = Locale.RU) -> Card:
         closed,
         _field(_w(locale, "reason"), state.cancel_reason) if state.cancel_reason else None,
     )
+    return card.build()
+
+
+def live_vote_card(state: VoteState, locale: Locale = Locale.RU) -> Card:
+    """The voting card as posted and then kept current by edits: the terms, then the progress
+    while open («Проголосовало 6 из 10 · кворум 6 — набран»), the result once closed."""
+    terms = voting_card(state, locale)
+    status = vote_status_card(state, locale) if state.is_open else vote_result_card(state, locale)
+    return Card(f"{terms.body}\n\n{status.body}", terms.html + status.html)
+
+
+def open_votes_card(
+    states: Sequence[VoteState],
+    names: Mapping[UserId, str] | None = None,
+    locale: Locale = Locale.RU,
+) -> Card:
+    """The «голосование» command: open votes, their progress and who has not answered yet."""
+    if not states:
+        return _CardBuilder(_w(locale, "no_open_votes")).build()
+    card = _CardBuilder(_w(locale, "open_votes"))
+    for state in states:
+        answered = {b.user for b in state.counted_ballots()}
+        waiting = [_name(user, names) for user in state.voters if user not in answered]
+        card.lines(
+            _bold(state.request.question),
+            _text(turnout_line(state, locale)),
+            _field(_w(locale, "until"), format_datetime(state.request.closes_at, locale)),
+            _field(_w(locale, "not_answered"), ", ".join(waiting)) if waiting else None,
+        )
     return card.build()
 
 

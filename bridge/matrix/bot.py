@@ -25,8 +25,9 @@ from .reconciler import CREATION_ID
 
 log = logging.getLogger("bridge.bot")
 
-# A command in a managed room: (room, the message event, the parsed command).
-CommandHandler = Callable[[ManagedRoom, dict[str, Any], ParsedCommand], Awaitable[bool]]
+# A command in a managed room: (room, the message event, the parsed command) → the reply,
+# or None when the command is not this handler's.
+CommandHandler = Callable[[ManagedRoom, dict[str, Any], ParsedCommand], Awaitable[Card | None]]
 # Anything else posted in a managed room (poll answers, files, …).
 EventListener = Callable[[ManagedRoom, dict[str, Any]], Awaitable[None]]
 # Ephemeral events (read receipts).
@@ -169,7 +170,9 @@ class Bot:
             await self.reply(event, help_card(self.locale))
             return True
         for handler in self.command_handlers:
-            if await handler(room, event, parsed):
+            card = await handler(room, event, parsed)
+            if card is not None:
+                await self.reply(event, card)
                 return True
         return False
 

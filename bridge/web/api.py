@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -46,11 +46,22 @@ def openapi_document() -> dict[str, Any]:
     return document
 
 
+# A read route's data from its path parameters; None answers 404.
+View = Callable[[Mapping[str, str]], Awaitable[dict[str, Any] | None]]
+
+
 class RestAPI:
-    def __init__(self, tokens: Sequence[str], procurements: Procurements, rooms: Rooms) -> None:
+    def __init__(
+        self,
+        tokens: Sequence[str],
+        procurements: Procurements,
+        rooms: Rooms,
+        views: Mapping[str, View] | None = None,
+    ) -> None:
         self.tokens = tokens
         self.procurements = procurements
         self.rooms = rooms
+        self.views = dict(views or {})
 
     def register(self, app: web.Application) -> None:
         # Read now, so that a broken document stops the start instead of failing a request.
@@ -61,6 +72,19 @@ class RestAPI:
 
         app.router.add_get(OPENAPI_PATH, serve_openapi)
         app.router.add_get(PROCUREMENT_PATH, self.procurement)
+        for path, view in self.views.items():
+            app.router.add_get(path, self._serve(view))
+
+    def _serve(self, view: View) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handler(request: web.Request) -> web.Response:
+            if refusal := refuse_without_token(request, self.tokens):
+                return refusal
+            found = await view(request.match_info)
+            if found is None:
+                return error_response(404, "M_NOT_FOUND", "Not found", request.path)
+            return web.json_response(found, dumps=_dumps)
+
+        return handler
 
     async def procurement(self, request: web.Request) -> web.Response:
         if refusal := refuse_without_token(request, self.tokens):

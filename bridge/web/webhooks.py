@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import Counter
@@ -18,10 +18,10 @@ from prometheus_client import Counter
 from .. import metrics
 from ..config import decode_whsec
 from ..db.webhooks import WebhookInbox
-from ..domain.errors import InvalidInput
-from ..domain.webhooks import parse_webhook
+from ..domain.errors import InvalidInput, Refused
+from ..domain.webhooks import ParsedWebhook, parse_webhook
 from ..worker import now_ms
-from .errors import error_response, invalid
+from .errors import error_response, invalid, refused
 
 log = logging.getLogger("bridge.web.webhooks")
 
@@ -41,15 +41,26 @@ WEBHOOKS = Counter(
 )
 
 
+# Checks a valid webhook against the current state; raises Refused (answered 409).
+Admission = Callable[[ParsedWebhook], Awaitable[None]]
+
+
 class WebhookAPI:
     """Every refusal happens before `inbox.store`, so a refused request changes nothing."""
 
-    def __init__(self, secrets: Sequence[str], max_body_bytes: int, inbox: WebhookInbox) -> None:
+    def __init__(
+        self,
+        secrets: Sequence[str],
+        max_body_bytes: int,
+        inbox: WebhookInbox,
+        admit: Admission | None = None,
+    ) -> None:
         if not secrets:
             raise ValueError("webhooks.secrets: at least one secret is needed")
         self.keys = [decode_whsec(secret) for secret in secrets]
         self.max_body_bytes = max_body_bytes
         self.inbox = inbox
+        self.admit = admit
 
     def register(self, app: web.Application) -> None:
         app.router.add_post(PATH, self.receive)
@@ -103,6 +114,17 @@ class WebhookAPI:
             parsed = parse_webhook(decoded)
         except InvalidInput as e:
             return invalid(e)
+        try:
+            if self.admit is not None and not await self.inbox.has(webhook_id):
+                # What the current state forbids (a vote in an archived room) is refused now,
+                # while the sender can still act on the answer.
+                await self.admit(parsed)
+        except Refused as e:
+            log.info("Webhook %s (%s) refused: %s", webhook_id, parsed.type, e.error)
+            return refused(e)
+        except Exception:
+            log.exception("Could not check webhook %s (%s)", webhook_id, parsed.type)
+            return error_response(503, "M_UNAVAILABLE", "Storage unavailable, retry later")
         try:
             # The raw text is stored: the worker parses it again with the rules of its time.
             stored = await self.inbox.store(

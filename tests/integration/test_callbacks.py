@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from mautrix.util.async_db import Database
 from standardwebhooks import Webhook
-from standardwebhooks.webhooks import WebhookVerificationError
 
 import bridge.worker
 from bridge import metrics
@@ -20,83 +17,12 @@ from bridge.callbacks import MAX_ATTEMPTS, QUEUE, CallbackSender, sign
 from bridge.config import new_whsec
 from bridge.db import upgrade_table
 from bridge.db.callbacks import CallbackOutbox, create_callback_tables
-from bridge.localsynapse import free_port
 from bridge.worker import QueueWorker, now_ms
 
+from ..receiver import Receiver
 from ..waiting import wait_for
 
 SECRET = new_whsec()
-
-
-@dataclass(frozen=True)
-class Request:
-    """A request whose signature the receiver verified, and what it answered."""
-
-    webhook_id: str
-    timestamp: int
-    raw: bytes
-    body: dict[str, Any]
-    status: int
-
-    @property
-    def key(self) -> str:
-        return str(self.body["data"]["key"])
-
-
-class Receiver:
-    """The procurement system's endpoint: verifies every request, answers as told."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.webhook = Webhook(SECRET)
-        self.requests: list[Request] = []
-        self.unsigned = 0
-        self.status_for: Callable[[dict[str, Any]], int] = lambda body: 200
-        self.runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/callbacks"
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/callbacks", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        try:
-            body = self.webhook.verify(raw, dict(request.headers))
-        except WebhookVerificationError:
-            self.unsigned += 1
-            return web.Response(status=401)
-        assert request.content_type == "application/json"
-        status = self.status_for(body)
-        self.requests.append(
-            Request(
-                request.headers["webhook-id"],
-                int(request.headers["webhook-timestamp"]),
-                raw,
-                body,
-                status,
-            )
-        )
-        return web.json_response({}, status=status)
-
-    def delivered(self) -> list[Request]:
-        return [r for r in self.requests if r.status == 200]
-
-    def delivered_keys(self) -> list[str]:
-        return [r.key for r in self.delivered()]
-
-    def tries_of(self, key: str) -> list[Request]:
-        return [r for r in self.requests if r.key == key]
 
 
 async def open_database(url: str) -> Database:
@@ -144,7 +70,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
+    receiver = Receiver(SECRET)
     yield receiver
     await receiver.stop()
 
