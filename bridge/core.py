@@ -55,10 +55,15 @@ class StartupProblem(Exception):
 class BridgeCore:
     def __init__(self, config: Config) -> None:
         self.config = config
+        db_args = dict(config["database_opts"] or {})
+        if str(config["database"]).startswith("postgres"):
+            # mautrix exits the process on asyncpg's internal errors, which a database restart
+            # can cause; the bridge answers 503 and retries instead.
+            db_args["meow_exit_on_ice"] = False
         self.db = Database.create(
             config["database"],
             upgrade_table=upgrade_table,
-            db_args=dict(config["database_opts"] or {}),
+            db_args=db_args,
             log=logging.getLogger("bridge.db"),
         )
         self.inbox = Inbox(self.db)
