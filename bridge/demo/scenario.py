@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -23,6 +23,7 @@ log = logging.getLogger("bridge.demo")
 
 PASSWORD = "demo-password"  # noqa: S105 - a throwaway local homeserver
 PROCUREMENT = "26908"
+VOTE_SECONDS = 25  # the commission vote runs this long in the demo
 
 
 @dataclass(frozen=True)
@@ -111,11 +112,70 @@ class Scenario:
             },
         )
         await self.send(TEAM, org, "Коллеги, ТКА по предложениям готов, выложу в чат.")
-        self.say("4. Contract: the supplier and commission chats become read-only archives.")
+        await self.commission_votes()
+        self.say("5. Contract: the supplier and commission chats become read-only archives.")
         await self.upsert(
             "contract", specifications=[{"id": "K987-02.02-001", "supplier_id": "torgprofi"}]
         )
         await self.everyone_accepts()
+
+    async def commission_votes(self) -> None:
+        self.say("4. The commission votes on specification 174/741-12.21-002: 6 of 10 answer,")
+        self.say("   then the vote closes at its deadline and the result goes back to the ERP.")
+        closes = datetime.now(UTC) + timedelta(seconds=VOTE_SECONDS)
+        await self.post_webhook(
+            "vote.requested",
+            {
+                "procurement_id": PROCUREMENT,
+                "vote_id": "V-174",
+                "question": "Утвердить спецификацию 174/741-12.21-002?",
+                "subject": {
+                    "kind": "specification",
+                    "number": "174/741-12.21-002",
+                    "supplier": "ООО «ТоргПрофи»",
+                    "delivery_term_days": 2,
+                    "delivery_date": "2022-05-12",
+                    "cost_without_vat": "48801.24",
+                    "cost_with_vat": "58561.49",
+                    "currency": "RUB",
+                },
+                "options": [
+                    {"id": "for", "label": "За"},
+                    {"id": "against", "label": "Против"},
+                    {"id": "abstain", "label": "Воздержался"},
+                ],
+                "voters": None,
+                "quorum": 6,
+                "closes_at": closes.isoformat(),
+                "disclosed": False,
+            },
+        )
+        await self.settle()
+        room = await self.room("commission")
+        poll = await self.poll_event_id("V-174")
+        answers = ["for", "for", "for", "against", "for", "abstain"]
+        for person, choice in zip(COMMISSION[:6], answers, strict=True):
+            await self.send_event(
+                person,
+                room,
+                "org.matrix.msc3381.poll.response",
+                {
+                    "org.matrix.msc3381.poll.response": {"answers": [choice]},
+                    "m.relates_to": {"rel_type": "m.reference", "event_id": poll},
+                },
+            )
+        await self.send(COMMISSION[3], room, "Против: срок поставки 2 дня нереалистичен.")
+        while not (vote := await self.core.votes.get(PROCUREMENT, "V-174")) or not vote.finished:
+            await asyncio.sleep(0.5)
+        await self.settle()
+
+    async def poll_event_id(self, vote_id: str) -> str:
+        vote = await self.core.votes.get(PROCUREMENT, vote_id)
+        assert vote is not None
+        assert vote.poll_outbox_id is not None
+        while (event_id := await self.core.outbox.event_id_of(vote.poll_outbox_id)) is None:
+            await asyncio.sleep(0.2)
+        return event_id
 
     def say(self, line: str) -> None:
         print(line, flush=True)
@@ -213,9 +273,16 @@ class Scenario:
         return room_id
 
     async def send(self, person: Person, room_id: str, text: str) -> None:
+        await self.send_event(
+            person, room_id, "m.room.message", {"msgtype": "m.text", "body": text}
+        )
+
+    async def send_event(
+        self, person: Person, room_id: str, event_type: str, content: dict[str, Any]
+    ) -> None:
         async with await self.client(person) as session:
-            url = f"/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{uuid.uuid4().hex}"
-            async with session.put(url, json={"msgtype": "m.text", "body": text}) as resp:
+            url = f"/_matrix/client/v3/rooms/{room_id}/send/{event_type}/{uuid.uuid4().hex}"
+            async with session.put(url, json=content) as resp:
                 resp.raise_for_status()
 
     # What to tell the person at the keyboard --------------------------------------------------

@@ -107,6 +107,9 @@ class RoomSpec:
     order: str  # the m.space.child `order` wherever it is listed
     supplier_id: SupplierId | None  # whose members may be in it; None: only the buyer's people
     context: Mapping[str, object]  # content of the org.procurement.context state event
+    # What the room is about (supplier, specification, …), never anything its members may not
+    # see; None for rooms about the procurement as a whole.
+    subject: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +225,7 @@ class _Candidate:
     supplier: Supplier | None  # the supplier whose members see it
     name: str
     purpose: str  # the topic's first part
+    subject: str | None = None  # what the room is about, for its context card
 
 
 def plan_rooms(
@@ -289,6 +293,7 @@ def _present(
                 supplier=supplier,
                 name=t.supplier.format(supplier=supplier.name, number=number),
                 purpose=t.supplier_topic.format(supplier=supplier.name),
+                subject=supplier.name,
             )
         )
     if snapshot.commission is not None:
@@ -301,6 +306,7 @@ def _present(
                 supplier=None,
                 name=snapshot.commission.name or t.commission.format(number=number),
                 purpose=t.commission_topic,
+                subject=snapshot.commission.name,
             )
         )
     for approval in approvals:
@@ -313,6 +319,7 @@ def _present(
                 supplier=None,
                 name=t.approval.format(title=approval.title),
                 purpose=t.approval_topic.format(title=approval.title),
+                subject=approval.title,
             )
         )
     for spec in snapshot.specifications:
@@ -326,6 +333,7 @@ def _present(
                 supplier=spec_supplier,
                 name=t.specification.format(id=spec.id),
                 purpose=t.specification.format(id=spec.id) + _of_supplier(spec_supplier, t),
+                subject=spec.id,
             )
         )
     for shipment in snapshot.shipments:
@@ -339,6 +347,7 @@ def _present(
                 supplier=shipper,
                 name=t.shipment.format(id=shipment.id),
                 purpose=t.shipment_topic.format(id=shipment.id) + _of_supplier(shipper, t),
+                subject=shipment.id,
             )
         )
     # A later duplicate (an approval listed twice) replaces the earlier one.
@@ -411,6 +420,7 @@ def _room(
         order=_KIND_ORDER[c.kind],
         supplier_id=supplier_id,
         context=_context(snapshot, c.key, c.kind.value, archived, supplier_id),
+        subject=c.subject,
     )
 
 
@@ -472,7 +482,8 @@ def _supplier_spaces(
     owners: Mapping[UserId, SupplierId],
     t: _Texts,
 ) -> list[RoomSpec]:
-    """Per supplier a space of its own rooms; one whose supplier left keeps only the manager."""
+    """Per supplier a space of its own rooms, for its members; one whose supplier left is
+    kept as an empty archive."""
     number = snapshot.display_number
     holds: dict[RoomKey, list[RoomSpec]] = {}
     for room in rooms:
@@ -488,9 +499,9 @@ def _supplier_spaces(
                 key,
                 name=t.supplier_space.format(number=number, supplier=supplier.name),
                 purpose=t.supplier_space_topic.format(supplier=supplier.name),
-                members=_confine(
-                    frozenset((snapshot.manager, *supplier.members)), supplier.id, owners
-                ),
+                # The supplier's own navigation: the buyer's people find these rooms in the
+                # internal categories and would only see clutter here.
+                members=_confine(frozenset(supplier.members), supplier.id, owners),
                 archived=all(room.archived for room in held),
                 parent=None,
                 order="0",
@@ -506,7 +517,7 @@ def _supplier_spaces(
                 RoomKey(known),
                 name=t.supplier_space.format(number=number, supplier=gone),
                 purpose=t.supplier_space_topic.format(supplier=gone),
-                members=frozenset((snapshot.manager,)),
+                members=frozenset(),
                 archived=True,
                 parent=None,
                 order="0",

@@ -228,7 +228,7 @@ class _Pass:
             title=str(context["title"]),
             room_kind=str(context["kind"]),
             locale=self.o.locale,
-            room_subject=spec.name,
+            room_subject=spec.subject,
             object_name=site.get("name") if isinstance(site, dict) else None,
             stage=str(context["stage"]),
             url=context.get("url") if isinstance(context.get("url"), str) else None,  # type: ignore[arg-type]

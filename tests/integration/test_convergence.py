@@ -20,8 +20,8 @@ SUPPLIERS = 8
 
 
 def planned_for_manager(cast: Cast) -> int:
-    # space, category:suppliers, org, and per supplier its room and its space
-    return 3 + 2 * len(cast.suppliers)
+    # space, category:suppliers, org, and per supplier its room
+    return 3 + len(cast.suppliers)
 
 
 async def invited_rooms(user: MatrixUser) -> int:

@@ -323,7 +323,7 @@ def test_the_example_members_of_each_room() -> None:
     assert members["approval:A-17"] == {MANAGER, TEAM, PETROV}
     assert members["specification:K987-02.02-001"] == {MANAGER, TEAM, KIRILLOV}
     assert members["shipment:SH-1"] == {MANAGER, SKLAD, KIRILLOV}
-    assert members["supplier-space:torgprofi"] == {MANAGER, KIRILLOV}
+    assert members["supplier-space:torgprofi"] == {KIRILLOV}
     for space in plan.spaces:
         if space.supplier_id is None:
             assert space.members == internal
@@ -367,7 +367,7 @@ def test_a_removed_supplier_loses_its_rooms_and_space() -> None:
         assert room.parent == "category:archive"
         assert room.listed_in == {"category:archive"}
     space = spec_of(plan, "supplier-space:torgprofi")
-    assert (space.archived, space.members, space.supplier_id) == (True, frozenset({MANAGER}), None)
+    assert (space.archived, space.members, space.supplier_id) == (True, frozenset(), None)
     assert plan.children[RoomKey("supplier-space:torgprofi")] == ()
     assert space.name == "[Архив] Закупка 26908 · torgprofi"
     assert spec_of(plan, "supplier:torgprofi").name == "[Архив] torgprofi · закупка 26908"
