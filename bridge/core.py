@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,6 +18,7 @@ from .callbacks import QUEUE as CALLBACK_QUEUE
 from .callbacks import CallbackSender
 from .config import Config
 from .db import upgrade_table
+from .db.approvals import Approvals
 from .db.callbacks import CallbackOutbox
 from .db.direct import DirectChats
 from .db.inbox import Inbox
@@ -26,17 +28,22 @@ from .db.rooms import Rooms
 from .db.votes import Votes
 from .db.webhooks import WebhookInbox
 from .domain.plan import ApprovalRoomInput
+from .domain.webhooks import ParsedWebhook
+from .matrix.approvals import ApprovalKeeper
 from .matrix.bot import Bot
 from .matrix.client import check_homeserver, ensure_bot, make_client
+from .matrix.documents import max_document_bytes, wire_documents
 from .matrix.reconciler import Reconciler
 from .matrix.sender import Sender
 from .matrix.votes import VoteKeeper
 from .matrix.webhooks import WebhookProcessor
+from .signature import SignatureConfigError, SignatureVerifier, load_verifier_config
 from .web.admin import AdminAPI
 from .web.api import RestAPI
 from .web.appservice import AppServiceAPI
+from .web.documents import document_routes
 from .web.ops import OpsAPI
-from .web.webhooks import WebhookAPI
+from .web.webhooks import Admission, WebhookAPI
 from .worker import QueueWorker
 
 log = logging.getLogger("bridge.core")
@@ -75,6 +82,8 @@ class BridgeCore:
         self.callbacks = CallbackOutbox(self.db, enabled=bool(config["callbacks.url"]))
         self.votes = Votes(self.db)
         self.vote_keeper: VoteKeeper | None = None
+        self.approvals = Approvals(self.db)
+        self.approval_keeper: ApprovalKeeper | None = None
         self.session: aiohttp.ClientSession | None = None
         self.client: ClientAPI | None = None
         self.runner: web.AppRunner | None = None
@@ -132,6 +141,24 @@ class BridgeCore:
         processor.register("vote.cancelled", votes.vote_cancelled)
         bot.listeners.append(votes.on_event)
         bot.command_handlers.append(votes.on_command)
+        documents = wire_documents(self)
+        self.approval_keeper = approvals = ApprovalKeeper(
+            self.approvals,
+            self.procurements,
+            self.rooms,
+            self.outbox,
+            self.callbacks,
+            self.webhooks,
+            self._signature_verifier(),
+            documents,
+            reconciler.request,
+            locale,
+            max_document_bytes(self.config),
+        )
+        processor.register("approval.requested", approvals.approval_requested)
+        processor.register("approval.cancelled", approvals.approval_cancelled)
+        bot.listeners.append(approvals.on_event)
+        bot.command_handlers.append(approvals.on_command)
         sender = Sender(client, self.outbox)
         attempts = int(self.config["bridge.max_attempts"] or 8)
         self.workers = [
@@ -169,14 +196,19 @@ class BridgeCore:
             self.config["webhooks.secrets"],
             int(self.config["webhooks.max_body_bytes"] or _WEBHOOK_BODY_DEFAULT),
             self.webhooks,
-            admit=votes.admit,
+            admit=_admit_all(votes.admit, approvals.admit),
         ).register(app)
         views = {
             "/api/v1/procurements/{id}/votes/{vote_id}": lambda p: votes.view(
                 p["id"], p["vote_id"]
             ),
+            "/api/v1/procurements/{id}/approvals/{approval_id}": lambda p: approvals.view(
+                p["id"], p["approval_id"]
+            ),
         }
         RestAPI(self.config.api_tokens, self.procurements, self.rooms, views).register(app)
+        for method, path, handler in document_routes(documents, self.config.api_tokens):
+            app.router.add_route(method, path, handler)
         queues = {w.name: w.queue for w in self.workers} | {CALLBACK_QUEUE: self.callbacks}
         OpsAPI(self.db, client, queues).register(app)
         AdminAPI(self.config.api_tokens, queues, wake=[w.wake for w in self.workers]).register(app)
@@ -192,12 +224,22 @@ class BridgeCore:
         for worker in self.workers:
             worker.start()
         votes.start()
+        approvals.start()
         await self._ping_homeserver()
         log.info("Bridge running as %s, listening on %s:%s", self.config.bot_mxid, host, port)
 
     async def approval_rooms(self, procurement_id: str) -> list[ApprovalRoomInput]:
         """The approvals whose rooms belong to a procurement's plan."""
-        return []
+        if self.approval_keeper is None:
+            return []
+        return await self.approval_keeper.plan_inputs(procurement_id)
+
+    def _signature_verifier(self) -> SignatureVerifier:
+        base = Path(self.config.path).resolve().parent
+        try:
+            return load_verifier_config(self.config["signatures"], base_dir=base)
+        except SignatureConfigError as e:
+            raise StartupProblem(str(e)) from None
 
     async def _ping_homeserver(self) -> None:
         """Asks the homeserver to deliver what it queued while the bridge was away, now."""
@@ -215,8 +257,9 @@ class BridgeCore:
         # Stop taking transactions first: anything not stored now is retried by the homeserver.
         if self.runner:
             await self.runner.cleanup()
-        if self.vote_keeper:
-            await self.vote_keeper.stop()
+        for keeper in (self.vote_keeper, self.approval_keeper):
+            if keeper is not None:
+                await keeper.stop()
         for worker in self.workers:
             await worker.stop()
         if self.session:
@@ -229,3 +272,11 @@ class BridgeCore:
     def _db_label(self) -> str:
         url = self.db.url
         return str(url.with_password("***")) if url.password else str(url)
+
+
+def _admit_all(*checks: Admission) -> Admission:
+    async def admit(webhook: ParsedWebhook) -> None:
+        for check in checks:
+            await check(webhook)
+
+    return admit

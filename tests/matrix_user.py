@@ -132,6 +132,23 @@ class MatrixUser:
         )
         return str(resp["event_id"])
 
+    async def send_file(
+        self, room_id: str, filename: str, data: bytes, mime: str = "application/octet-stream"
+    ) -> str:
+        """Uploads a file to the media repository and posts it, as Element does."""
+        mxc = await self.client.upload_media(data, mime_type=mime, filename=filename)
+        return await self.send_event(
+            room_id,
+            "m.room.message",
+            {
+                "msgtype": "m.file",
+                "body": filename,
+                "filename": filename,
+                "url": str(mxc),
+                "info": {"mimetype": mime, "size": len(data)},
+            },
+        )
+
     # Looking around ------------------------------------------------------------------------
 
     async def accept_invites(self, count: int, timeout: float = 30.0) -> list[str]:
@@ -147,6 +164,18 @@ class MatrixUser:
             await self.join(room_id)
         await self.sync()
         return rooms
+
+    def shown(self, room_id: str, event_id: str) -> str:
+        """A message's body as clients show it now: its latest edit, else the original."""
+        text = ""
+        for event in self.timeline.get(room_id, []):
+            content = event.get("content", {})
+            relation = content.get("m.relates_to", {})
+            if event["event_id"] == event_id and not text:
+                text = content.get("body", "")
+            elif relation.get("rel_type") == "m.replace" and relation.get("event_id") == event_id:
+                text = content["m.new_content"]["body"]
+        return text
 
     async def joined_rooms(self) -> list[str]:
         resp = await self.request("GET", "/_matrix/client/v3/joined_rooms")

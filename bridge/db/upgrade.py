@@ -6,6 +6,7 @@ from mautrix.util.async_db import Connection, Scheme, UpgradeTable
 
 from .approvals import create_approval_tables
 from .callbacks import create_callback_tables
+from .documents import create_document_tables
 
 upgrade_table = UpgradeTable(database_name="procurement bridge")
 
@@ -163,6 +164,7 @@ async def upgrade_v1(conn: Connection, scheme: Scheme) -> None:
     )
     await create_callback_tables(conn, scheme)
     await create_approval_tables(conn, scheme)
+    await create_document_tables(conn, scheme)
     # Commission votes: the request as received, the voters resolved at request time, the
     # outbox rows of the card and the poll, and how it closed. `closed_after` is the last
     # ballot counted before the close, so replaying the ballots gives the same result.

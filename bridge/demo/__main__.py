@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from ..config import Config
 from ..core import BridgeCore
 from ..localsynapse import LocalSynapse, free_port
-from .scenario import PASSWORD, Scenario
+from .scenario import PASSWORD, ROOT, SIGNERS, Scenario
 
 log = logging.getLogger("bridge.demo")
 
@@ -54,6 +54,15 @@ def write_bridge_config(directory: Path, synapse: LocalSynapse, bridge_port: int
     config["appservice.address"] = f"http://127.0.0.1:{bridge_port}"
     config["appservice.port"] = bridge_port
     config["database"] = f"sqlite:{directory / 'bridge.db'}"
+    # Electronic signatures: a throwaway CA and the approvers' certificates.
+    pki = directory / "pki"
+    pki.mkdir()
+    (pki / "root.pem").write_bytes(ROOT.pem)
+    config["signatures.trust_anchors"] = [str(pki / "root.pem")]
+    config["signatures.identities"] = {
+        f"@{localpart}:{synapse.server_name}": [f"sha256:{party.fingerprint}"]
+        for localpart, party in SIGNERS.items()
+    }
     config.fill_generated()
     config.save()
     YAML().dump(config.registration(), directory / "registration.yaml")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import logging
 import time
@@ -18,6 +20,7 @@ from ..config import Config
 from ..core import BridgeCore
 from ..db.queue import WorkQueue
 from ..localsynapse import LocalSynapse
+from .pki import authority, issue
 
 log = logging.getLogger("bridge.demo")
 
@@ -54,6 +57,16 @@ SUPPLIERS = (
     ("sevmet", "АО «Северный металл»", Person("belova", "Белова Н.А.", "поставщик")),
 )
 CAST = (MANAGER, TEAM, WAREHOUSE, *COMMISSION, *(p for _, _, p in SUPPLIERS))
+
+# The demo's certification authority and the approvers' signing certificates.
+ROOT = authority("Демо УЦ «Газпром_Сибирь»")
+SIGNERS = {p.localpart: issue(p.name, ROOT) for p in (COMMISSION[2], COMMISSION[0])}
+TKA = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 class Scenario:
@@ -113,7 +126,8 @@ class Scenario:
         )
         await self.send(TEAM, org, "Коллеги, ТКА по предложениям готов, выложу в чат.")
         await self.commission_votes()
-        self.say("5. Contract: the supplier and commission chats become read-only archives.")
+        await self.approvals()
+        self.say("6. Contract: the supplier and commission chats become read-only archives.")
         await self.upsert(
             "contract", specifications=[{"id": "K987-02.02-001", "supplier_id": "torgprofi"}]
         )
@@ -168,6 +182,92 @@ class Scenario:
         while not (vote := await self.core.votes.get(PROCUREMENT, "V-174")) or not vote.finished:
             await asyncio.sleep(0.5)
         await self.settle()
+
+    async def approvals(self) -> None:
+        self.say("5. The ТКА goes for sequential approval with electronic signatures: Петренко")
+        self.say("   and then Петров sign and approve. A contract amendment waits for Коновалов.")
+        tka = {
+            "type": "Торгово-коммерческий анализ (ТКА)",
+            "number": "234/01-02",
+            "series": "01",
+            "valid_until": "2022-12-31",
+            "filename": "TKA_234-01-02.pdf",
+            "mime_type": "application/pdf",
+            "content_base64": base64.b64encode(TKA).decode(),
+            "sha256": hashlib.sha256(TKA).hexdigest(),
+        }
+        await self.post_webhook(
+            "approval.requested",
+            {
+                "procurement_id": PROCUREMENT,
+                "approval_id": "A-17",
+                "initiator": self.mxid(MANAGER),
+                "document": tka,
+                "mode": "sequential",
+                "group": "Руководители верхнего уровня",
+                "approvers": [self.mxid(COMMISSION[2]), self.mxid(COMMISSION[0])],
+                "require_signature": True,
+                "deadline": (datetime.now(UTC) + timedelta(days=5)).isoformat(),
+            },
+        )
+        amendment = {
+            **tka,
+            "type": "ДС к договору",
+            "number": "234/01-02_01",
+            "filename": "DS_234-01-02_01.pdf",
+        }
+        await self.post_webhook(
+            "approval.requested",
+            {
+                "procurement_id": PROCUREMENT,
+                "approval_id": "A-18",
+                "initiator": self.mxid(TEAM),
+                "document": amendment,
+                "mode": "parallel",
+                "group": "Категорийные менеджеры",
+                "approvers": [self.mxid(MANAGER), self.mxid(TEAM)],
+                "require_signature": False,
+            },
+        )
+        await self.settle()
+        await self.everyone_accepts()
+        room = await self.room("approval:A-17")
+        # The approval keeper posts the document and its card once the room exists.
+        while not ((a := await self.core.approvals.get(PROCUREMENT, "A-17")) and a.card_outbox_id):
+            await asyncio.sleep(0.2)
+        await self.settle()
+        for person in (COMMISSION[2], COMMISSION[0]):
+            signature = SIGNERS[person.localpart].sign(TKA)
+            await self.send_file(person, room, "TKA_234-01-02.pdf.p7s", signature)
+            await self.settle()
+            await self.send(person, room, "согласовать Замечаний нет")
+            await self.settle()
+        await self.send(TEAM, await self.room("approval:A-18"), "согласовать")
+        await self.settle()
+
+    async def send_file(self, person: Person, room_id: str, filename: str, data: bytes) -> None:
+        async with (
+            await self.client(person) as session,
+            session.post(
+                f"/_matrix/media/v3/upload?filename={filename}",
+                data=data,
+                headers={"Content-Type": "application/pkcs7-signature"},
+            ) as resp,
+        ):
+            resp.raise_for_status()
+            mxc = (await resp.json())["content_uri"]
+        await self.send_event(
+            person,
+            room_id,
+            "m.room.message",
+            {
+                "msgtype": "m.file",
+                "body": filename,
+                "filename": filename,
+                "url": mxc,
+                "info": {"mimetype": "application/pkcs7-signature", "size": len(data)},
+            },
+        )
 
     async def poll_event_id(self, vote_id: str) -> str:
         vote = await self.core.votes.get(PROCUREMENT, vote_id)

@@ -22,6 +22,7 @@ from .errors import InvalidInput, Refused
 from .ids import UserId
 from .locale import Locale
 from .money import days, file_size, format_money, voted_of
+from .registry import RegisteredDocument, Sighting
 from .vote import CloseReason, VoteState, VoteSubject, tally
 
 
@@ -144,6 +145,21 @@ _WORDS: dict[Locale, dict[str, str]] = {
         "help_hint": "Команды помощника: напишите «помощь».",
         "refused": "Не получилось",
         "invalid": "Неверная команда",
+        "signature_ok": "Подпись проверена ✅",
+        "signature_bad": "Подпись не принята ❌",
+        "signature_signer": "Подписант",
+        "signature_check": "Не пройдена проверка",
+        "signature_next": "Чтобы согласовать, напишите «согласовать [комментарий]» "
+        "или ответьте в опросе.",
+        "check_parse": "формат файла подписи (нужна откреплённая подпись CMS .p7s/.sig)",
+        "check_digest": "подпись сделана для другого файла",
+        "check_signature": "подпись не сходится с сертификатом",
+        "check_certificate_validity": "срок действия сертификата",
+        "check_chain": "цепочка доверия сертификата",
+        "check_key_usage": "назначение ключа сертификата",
+        "check_identity": "сертификат не принадлежит согласующему",
+        "approve_option": "Согласовать",
+        "reject_option": "Отклонить",
         "open_votes": "Открытые голосования",
         "no_open_votes": "Открытых голосований в этом чате нет",
         "not_answered": "Ещё не ответили",
@@ -153,6 +169,17 @@ _WORDS: dict[Locale, dict[str, str]] = {
         "incident_by": "Кто",
         "incident_kept": "Оригинал сохранён в журнале системного помощника; "
         "история закупки не теряется.",
+        "documents": "Документы чата",
+        "no_documents": "В этом чате пока нет документов",
+        "documents_note": "Файлы хранятся в реестре документов закупки.",
+        "seen": "Кто видел",
+        "seen_nobody": "Пока никто не отметил прочтение",
+        "seen_note": "По отметкам о прочтении: скрытые отметки о прочтении не видны, "
+        "поэтому список может быть неполным.",
+        "uploaded_by": "Загрузил",
+        "document_not_found": "Документ не найден в этом чате",
+        "document_too_large": "Файл не внесён в реестр документов",
+        "document_limit": "Размер файла {size}, а допустимо не больше {limit}.",
     },
     Locale.EN: {
         "vote": "Vote",
@@ -218,6 +245,20 @@ _WORDS: dict[Locale, dict[str, str]] = {
         "help_hint": 'Assistant commands: type "help".',
         "refused": "Could not do that",
         "invalid": "Invalid command",
+        "signature_ok": "Signature verified ✅",
+        "signature_bad": "Signature refused ❌",
+        "signature_signer": "Signer",
+        "signature_check": "Failed check",
+        "signature_next": 'To approve, type "approve [comment]" or answer the poll.',
+        "check_parse": "signature file format (a detached CMS .p7s/.sig is needed)",
+        "check_digest": "the signature is for another file",
+        "check_signature": "the signature does not match the certificate",
+        "check_certificate_validity": "certificate validity period",
+        "check_chain": "certificate chain of trust",
+        "check_key_usage": "certificate key usage",
+        "check_identity": "the certificate is not the approver's",
+        "approve_option": "Approve",
+        "reject_option": "Reject",
         "open_votes": "Open votes",
         "no_open_votes": "There are no open votes in this chat",
         "not_answered": "Not answered yet",
@@ -227,6 +268,17 @@ _WORDS: dict[Locale, dict[str, str]] = {
         "incident_by": "By",
         "incident_kept": "The original is kept in the assistant's record; "
         "the procurement's history is not lost.",
+        "documents": "Documents in this chat",
+        "no_documents": "There are no documents in this chat yet",
+        "documents_note": "Files are kept in the procurement's document registry.",
+        "seen": "Seen by",
+        "seen_nobody": "Nobody has marked it read yet",
+        "seen_note": "From read receipts: private read receipts are not visible, "
+        "so the list may be incomplete.",
+        "uploaded_by": "Uploaded by",
+        "document_not_found": "No such document in this chat",
+        "document_too_large": "The file was not added to the document registry",
+        "document_limit": "The file is {size}, over the limit of {limit}.",
     },
 }
 
@@ -568,6 +620,29 @@ def open_votes_card(
     return card.build()
 
 
+def signature_card(result: Mapping[str, object], locale: Locale = Locale.RU) -> Card:
+    """What the bot says of a signature file: verified, or which check failed and why."""
+    if result.get("ok"):
+        card = _CardBuilder(_w(locale, "signature_ok"))
+        card.lines(
+            _field(_w(locale, "signature_signer"), str(result.get("signer_subject") or "—")),
+            _text(_w(locale, "signature_next")),
+        )
+        return card.build()
+    card = _CardBuilder(_w(locale, "signature_bad"))
+    check = str(result.get("failed_check") or "parse")
+    card.lines(
+        _field(_w(locale, "signature_check"), _WORDS[locale].get(f"check_{check}", check)),
+        _italic(str(result.get("reason") or "")),
+    )
+    return card.build()
+
+
+def approval_poll_answers(locale: Locale = Locale.RU) -> list[tuple[str, str]]:
+    """The approval card's poll: (answer id, label)."""
+    return [("approve", _w(locale, "approve_option")), ("reject", _w(locale, "reject_option"))]
+
+
 # --- approvals -------------------------------------------------------------------------
 
 
@@ -755,4 +830,87 @@ def incident_card(kind: str, sender: str, locale: Locale = Locale.RU) -> Card:
     """The bot's alert when something policy could not stop happened (kind: redaction, …)."""
     card = _CardBuilder(f"⚠️ {_w(locale, 'incident_' + kind)}")
     card.lines(_field(_w(locale, "incident_by"), sender), _text(_w(locale, "incident_kept")))
+    return card.build()
+
+
+# --- documents -------------------------------------------------------------------------
+
+
+def documents_card(
+    documents: Sequence[RegisteredDocument],
+    names: Mapping[UserId, str] | None = None,
+    locale: Locale = Locale.RU,
+) -> Card:
+    """The «документы» command: this room's files, oldest first (only this room's: a
+    supplier must never learn of another supplier's files)."""
+    if not documents:
+        return _CardBuilder(_w(locale, "no_documents")).build()
+    card = _CardBuilder(_w(locale, "documents"))
+    card.items(None, [_document_line(d, names, locale) for d in documents])
+    card.lines(_italic(_w(locale, "documents_note")))
+    return card.build()
+
+
+def _document_line(
+    document: RegisteredDocument, names: Mapping[UserId, str] | None, locale: Locale
+) -> _Line:
+    details = ", ".join(
+        part for part in (document.mime_type, file_size(document.size, locale)) if part is not None
+    )
+    who = f"{_w(locale, 'uploaded_by')}: {_name(document.uploader, names)}"
+    when = format_datetime(document.uploaded_at, locale)
+    plain = f"{document.filename} ({details}) — {who}, {when}"
+    markup = (
+        f"<b>{escape(document.filename)}</b> ({escape(details)}) — {escape(who)}, {escape(when)}"
+    )
+    return plain, markup
+
+
+def seen_card(
+    document: RegisteredDocument,
+    sightings: Sequence[Sighting],
+    names: Mapping[UserId, str] | None = None,
+    locale: Locale = Locale.RU,
+) -> Card:
+    """The «кто видел» command: who has read the room past the document, and the caveat
+    that private read receipts never reach the bot."""
+    card = _CardBuilder(f"{_w(locale, 'seen')}: {document.filename}")
+    card.lines(
+        _field(
+            _w(locale, "uploaded_by"),
+            f"{_name(document.uploader, names)}, {format_datetime(document.uploaded_at, locale)}",
+        )
+    )
+    if sightings:
+        card.items(
+            None,
+            [
+                _text(f"{_name(s.user, names)} — {format_datetime(s.ts, locale)}")
+                for s in sightings
+            ],
+        )
+    else:
+        card.lines(_text(_w(locale, "seen_nobody")))
+    card.lines(_italic(_w(locale, "seen_note")))
+    return card.build()
+
+
+def document_not_found_card(query: str, locale: Locale = Locale.RU) -> Card:
+    """No file of this room matches what was asked (other rooms are never searched)."""
+    if not query:
+        return _CardBuilder(_w(locale, "no_documents")).build()
+    card = _CardBuilder(f"{_w(locale, 'document_not_found')}: {query}")
+    card.lines(_italic(_w(locale, "help_hint")))
+    return card.build()
+
+
+def document_too_large_card(
+    filename: str, size: int | None, limit: int, locale: Locale = Locale.RU
+) -> Card:
+    """A file posted in a room that the registry cannot keep: over `documents.max_bytes`."""
+    card = _CardBuilder(f"⚠️ {_w(locale, 'document_too_large')}: {filename}")
+    shown = file_size(size, locale) if size is not None else f"> {file_size(limit, locale)}"
+    card.lines(
+        _text(_w(locale, "document_limit").format(size=shown, limit=file_size(limit, locale)))
+    )
     return card.build()

@@ -66,19 +66,6 @@ def answer(poll_id: str, option: str) -> dict[str, Any]:
     }
 
 
-def card_text(user: MatrixUser, room_id: str, card_id: str) -> str:
-    """The card as clients show it now: the latest edit's new content, else the original."""
-    text = ""
-    for event in user.timeline.get(room_id, []):
-        content = event.get("content", {})
-        relation = content.get("m.relates_to", {})
-        if event["event_id"] == card_id and not text:
-            text = content.get("body", "")
-        elif relation.get("rel_type") == "m.replace" and relation.get("event_id") == card_id:
-            text = content["m.new_content"]["body"]
-    return text
-
-
 async def commission_room(cast: Cast) -> str:
     """Everyone of the commission (and the manager) joins the commission chat."""
     room_id = ""
@@ -188,7 +175,7 @@ async def test_ten_members_vote_and_the_result_goes_back(
 
 async def _shows(user: MatrixUser, room_id: str, card_id: str, text: str) -> bool:
     await user.sync()
-    return text in card_text(user, room_id, card_id)
+    return text in user.shown(room_id, card_id)
 
 
 async def test_vote_closes_at_its_deadline_and_the_command_lists_who_is_missing(
