@@ -223,8 +223,8 @@ class BridgeCore:
             ) from None
         for worker in self.workers:
             worker.start()
-        votes.start()
-        approvals.start()
+        votes.ticker.start()
+        approvals.ticker.start()
         await self._ping_homeserver()
         log.info("Bridge running as %s, listening on %s:%s", self.config.bot_mxid, host, port)
 
@@ -259,7 +259,7 @@ class BridgeCore:
             await self.runner.cleanup()
         for keeper in (self.vote_keeper, self.approval_keeper):
             if keeper is not None:
-                await keeper.stop()
+                await keeper.ticker.stop()
         for worker in self.workers:
             await worker.stop()
         if self.session:

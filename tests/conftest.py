@@ -19,6 +19,7 @@ from bridge.localsynapse import LocalSynapse, free_port
 
 from .erp import ERP
 from .matrix_user import MatrixUser
+from .receiver import Receiver
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "BRIDGE_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres"
@@ -167,3 +168,12 @@ async def user_factory(synapse: LocalSynapse) -> AsyncIterator[Any]:
 @pytest.fixture
 def erp(deployment: Deployment) -> ERP:
     return ERP(deployment.bridge_url, deployment.webhook_secret, deployment.api_token)
+
+
+@pytest.fixture
+async def receiver(deployment: Deployment) -> AsyncIterator[Receiver]:
+    """The procurement system's callback endpoint, verifying every signature."""
+    receiver = Receiver(deployment.callback_secret)
+    await receiver.start()
+    yield receiver
+    await receiver.stop()

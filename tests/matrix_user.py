@@ -198,6 +198,11 @@ class MatrixUser:
     async def context(self, room_id: str) -> dict[str, Any]:
         return dict(await self.state_event(room_id, "org.procurement.context"))
 
+    async def joined_key(self, key: str) -> str | None:
+        """Accepts pending invites; the room id of `key` once this user is in it."""
+        await self.accept_invites(0)
+        return (await self.rooms_by_key()).get(key)
+
     async def rooms_by_key(self) -> dict[str, str]:
         """The procurement rooms this user is in, by the room key their context names."""
         found = {}

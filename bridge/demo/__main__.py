@@ -28,6 +28,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--exit", action="store_true", help="stop after the scenario instead of serving"
     )
+    parser.add_argument(
+        "--vote-seconds",
+        type=int,
+        default=25,
+        help="how long the commission vote stays open (25); the story goes on when it closes",
+    )
     return parser.parse_args()
 
 
@@ -88,7 +94,7 @@ async def run(args: argparse.Namespace) -> None:
     core = BridgeCore(config)
     try:
         await core.start()
-        scenario = Scenario(synapse, config, core)
+        scenario = Scenario(synapse, config, core, args.vote_seconds)
         await scenario.play()
         print(await scenario.summary(), flush=True)
         if not args.exit:

@@ -26,7 +26,6 @@ log = logging.getLogger("bridge.demo")
 
 PASSWORD = "demo-password"  # noqa: S105 - a throwaway local homeserver
 PROCUREMENT = "26908"
-VOTE_SECONDS = 25  # the commission vote runs this long in the demo
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,10 @@ TKA = (
 
 
 class Scenario:
-    def __init__(self, synapse: LocalSynapse, config: Config, core: BridgeCore) -> None:
+    def __init__(
+        self, synapse: LocalSynapse, config: Config, core: BridgeCore, vote_seconds: int = 25
+    ) -> None:
+        self.vote_seconds = vote_seconds
         self.synapse = synapse
         self.config = config
         self.core = core
@@ -136,7 +138,7 @@ class Scenario:
     async def commission_votes(self) -> None:
         self.say("4. The commission votes on specification 174/741-12.21-002: 6 of 10 answer,")
         self.say("   then the vote closes at its deadline and the result goes back to the ERP.")
-        closes = datetime.now(UTC) + timedelta(seconds=VOTE_SECONDS)
+        closes = datetime.now(UTC) + timedelta(seconds=self.vote_seconds)
         await self.post_webhook(
             "vote.requested",
             {

@@ -97,16 +97,16 @@ def card_content(card: Card, msgtype: str = "m.notice") -> dict[str, Any]:
     }
 
 
-def edit_content(
-    original_event_id: EventId, card: Card, msgtype: str = "m.notice"
-) -> dict[str, Any]:
-    """An `m.replace` edit of a card; clients without edits see the "* " fallback."""
+def edit_content(original_event_id: EventId, new_content: Mapping[str, Any]) -> dict[str, Any]:
+    """An `m.replace` edit; clients without edits see the "* " fallback. Mentions stay
+    empty so that an edited card pings nobody."""
+    fallback = dict(new_content)
+    for key in ("body", "formatted_body"):
+        if isinstance(fallback.get(key), str):
+            fallback[key] = f"* {fallback[key]}"
     return {
-        "msgtype": msgtype,
-        "body": f"* {card.body}",
-        "format": HTML_FORMAT,
-        "formatted_body": f"* {card.html}",
-        "m.new_content": card_content(card, msgtype),
+        **fallback,
+        "m.new_content": dict(new_content),
         "m.relates_to": {"rel_type": "m.replace", "event_id": original_event_id},
         "m.mentions": {},
     }

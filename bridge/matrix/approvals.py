@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -50,11 +49,10 @@ from ..domain.snapshot import Snapshot, parse_snapshot
 from ..domain.webhooks import ParsedWebhook
 from ..signature import SignatureVerifier
 from ..worker import Permanent, now_ms
+from .ticker import Ticker
 
 log = logging.getLogger("bridge.approvals")
 
-_IDLE_S = 30.0
-_TICK_S = 1.0
 _SIGNATURE_SUFFIXES = (".p7s", ".sig", ".p7m", ".sgn")
 _SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
 
@@ -131,9 +129,7 @@ class ApprovalKeeper:
         self.locale = locale
         self.max_document_bytes = max_document_bytes
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self.ticker = Ticker("approval-keeper", self._tick)
 
     # Webhooks -------------------------------------------------------------------------------
 
@@ -190,7 +186,7 @@ class ApprovalKeeper:
             log.info("Approval %s of %s opened", request.approval_id, request.procurement_id)
         # Its room is part of the procurement's plan from now on.
         await self.request_reconcile(request.procurement_id)
-        self._wake.set()
+        self.ticker.wake()
 
     async def approval_cancelled(self, webhook: StoredWebhook) -> None:
         cancelled = parse_approval_cancel(webhook.data)
@@ -204,7 +200,7 @@ class ApprovalKeeper:
             state = approval_state(approval, await self.approvals.decisions(approval))
             state, effects = cancel(state, cancelled.reason, datetime.now(UTC))
             await self._apply(approval, state, effects, None)
-        self._wake.set()
+        self.ticker.wake()
 
     # The plan's input -----------------------------------------------------------------------
 
@@ -333,7 +329,7 @@ class ApprovalKeeper:
         approval = await self._reload(approval)
         if approval.card_outbox_id is not None:
             await self._edit_card(approval, state, f"{len(state.steps)}:{now}")
-        self._wake.set()
+        self.ticker.wake()
 
     async def _on_signature(
         self, room: ManagedRoom, approval: StoredApproval, event: dict[str, Any]
@@ -382,28 +378,13 @@ class ApprovalKeeper:
 
     # Posting and finishing ------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="approval-keeper")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task:
-            await self._task
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            busy = False
-            try:
-                for approval in await self.approvals.unfinished():
-                    busy = True
-                    async with self._lock:
-                        await self._settle(await self._reload(approval))
-            except Exception:
-                log.exception("Approval keeping failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), _TICK_S if busy else _IDLE_S)
+    async def _tick(self) -> bool:
+        """Settles every approval that is not finished; True while there are any."""
+        pending = await self.approvals.unfinished()
+        for approval in pending:
+            async with self._lock:
+                await self._settle(await self._reload(approval))
+        return bool(pending)
 
     async def _settle(self, approval: StoredApproval) -> None:
         key = room_key(RoomKind.APPROVAL, approval.approval_id)

@@ -160,8 +160,8 @@ class Bot:
 
     async def _on_command(self, room: ManagedRoom, event: dict[str, Any]) -> bool:
         content = event.get("content") or {}
-        body = content.get("body")
-        if not isinstance(body, str) or _is_edit(content):
+        body = _typed_text(content)
+        if body is None:
             return False
         parsed = parse_command(body)
         if parsed is None:
@@ -208,9 +208,8 @@ class Bot:
                 log.info("Could not decline the invite to %s: %s", room_id, e)
 
     async def _on_direct_message(self, event: dict[str, Any]) -> None:
-        content = event.get("content") or {}
-        body = content.get("body")
-        if not isinstance(body, str) or _is_edit(content):
+        body = _typed_text(event.get("content") or {})
+        if body is None:
             return
         if await self.direct_chats.user_of(event["room_id"]) is None:
             return
@@ -241,5 +240,11 @@ def _same_effect(event_type: str, before: dict[str, Any] | None, after: dict[str
     return before == after
 
 
-def _is_edit(content: dict[str, Any]) -> bool:
-    return (content.get("m.relates_to") or {}).get("rel_type") == "m.replace"
+def _typed_text(content: dict[str, Any]) -> str | None:
+    """What a person typed: a text message that is not an edit. A file's name (its body) is
+    not a command, nor is an edit of an old message."""
+    body = content.get("body")
+    edit = (content.get("m.relates_to") or {}).get("rel_type") == "m.replace"
+    if content.get("msgtype") != "m.text" or not isinstance(body, str) or edit:
+        return None
+    return body

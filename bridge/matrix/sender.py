@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from mautrix.api import Method, Path
 from mautrix.client import ClientAPI
@@ -12,6 +11,8 @@ from mautrix.errors import MatrixRequestError, MForbidden, MNotFound
 from mautrix.types import EventType, RoomID
 
 from ..db.outbox import MatrixOutbox, OutgoingEvent
+from ..domain.events import edit_content
+from ..domain.ids import EventId
 from ..worker import Permanent
 
 log = logging.getLogger("bridge.matrix.sender")
@@ -33,7 +34,7 @@ class Sender:
             original = await self.outbox.event_id_of(item.edit_of)
             if original is None:
                 raise RuntimeError(f"the edited event #{item.edit_of} is not sent yet")
-            content = edit_content(original, content)
+            content = edit_content(EventId(original), content)
         content[MARKER] = item.id
         room_id = RoomID(item.room_id)
         if item.tried:
@@ -73,17 +74,3 @@ class Sender:
             if event.get("content", {}).get(MARKER) == row_id:
                 return str(event["event_id"])
         return None
-
-
-def edit_content(original_event_id: str, new_content: dict[str, Any]) -> dict[str, Any]:
-    """An m.replace edit: clients show `m.new_content`; the outer body is the fallback."""
-    fallback = {**new_content}
-    if isinstance(fallback.get("body"), str):
-        fallback["body"] = "* " + fallback["body"]
-    if isinstance(fallback.get("formatted_body"), str):
-        fallback["formatted_body"] = "* " + fallback["formatted_body"]
-    return {
-        **fallback,
-        "m.new_content": new_content,
-        "m.relates_to": {"rel_type": "m.replace", "event_id": original_event_id},
-    }

@@ -48,12 +48,11 @@ from ..domain.vote import (
 )
 from ..domain.webhooks import ParsedWebhook
 from ..worker import Permanent, now_ms
+from .ticker import Ticker
 
 log = logging.getLogger("bridge.votes")
 
 PINNED = "m.room.pinned_events"
-_IDLE_S = 30.0
-_TICK_S = 1.0
 
 
 def _ms(ts: int) -> datetime:
@@ -108,9 +107,7 @@ class VoteKeeper:
         self.locale = locale
         # Ballots, deadlines and cancellations of one vote are applied one at a time.
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self.ticker = Ticker("vote-keeper", self._tick)
 
     # Webhooks -------------------------------------------------------------------------------
 
@@ -190,7 +187,7 @@ class VoteKeeper:
             now,
         )
         await self.votes.set_outbox(vote, card_id, poll_id)
-        self._wake.set()
+        self.ticker.wake()
 
     async def vote_cancelled(self, webhook: StoredWebhook) -> None:
         cancel = parse_vote_cancel(webhook.data)
@@ -200,7 +197,7 @@ class VoteKeeper:
             raise Permanent(f"unknown vote {cancel.vote_id}")
         async with self._lock:
             await self.votes.close(vote, CloseReason.CANCELLED.value, now_ms(), cancel.reason)
-        self._wake.set()
+        self.ticker.wake()
 
     async def _procurement_of(self, vote_id: str) -> str | None:
         found: str | None = await self.votes.db.fetchval(
@@ -254,29 +251,14 @@ class VoteKeeper:
 
     # Keeping time ---------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="vote-keeper")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task:
-            await self._task
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            busy = False
-            try:
-                for vote in await self.votes.unfinished():
-                    busy = True
-                    async with self._lock:
-                        vote = await self._reload(vote)
-                        await self._settle(vote, vote_state(vote, await self.votes.ballots(vote)))
-            except Exception:
-                log.exception("Vote keeping failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), _TICK_S if busy else _IDLE_S)
+    async def _tick(self) -> bool:
+        """Settles every vote that is not finished; True while there are any."""
+        pending = await self.votes.unfinished()
+        for vote in pending:
+            async with self._lock:
+                vote = await self._reload(vote)
+                await self._settle(vote, vote_state(vote, await self.votes.ballots(vote)))
+        return bool(pending)
 
     async def _settle(self, vote: StoredVote, state: VoteState) -> None:
         """Whatever the vote's state asks for now: pin, close, report. Each step once."""

@@ -44,14 +44,6 @@ def pki() -> dict[str, Party]:
 
 
 @pytest.fixture
-async def receiver(deployment: Deployment) -> AsyncIterator[Receiver]:
-    receiver = Receiver(deployment.callback_secret)
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
-
-
-@pytest.fixture
 async def cast(user_factory: Any) -> Cast:
     # Approvers are the buyer's people: the commission's members here.
     return await make_cast(user_factory, suppliers=1, commission=3)
@@ -123,13 +115,8 @@ async def open_approval(erp: ERP, cast: Cast, request: dict[str, Any]) -> str:
     room_id = ""
     for user in [cast.manager, *cast.commission]:
         if user.user_id in (request["approvers"] + [request["initiator"]]):
-            room_id = await wait_for(lambda u=user: _joined(u, key), what=f"{key} joined")
+            room_id = await wait_for(lambda u=user: u.joined_key(key), what=f"{key} joined")
     return room_id
-
-
-async def _joined(user: MatrixUser, key: str) -> str | None:
-    await user.accept_invites(0)
-    return (await user.rooms_by_key()).get(key)
 
 
 def bot_reply_to(event_id: str) -> Any:

@@ -34,14 +34,6 @@ MAX_BYTES = 64 * 1024
 
 
 @pytest.fixture
-async def receiver(deployment: Deployment) -> AsyncIterator[Receiver]:
-    receiver = Receiver(deployment.callback_secret)
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
-
-
-@pytest.fixture
 async def documents_bridge(
     synapse: Any,
     deployment: Deployment,

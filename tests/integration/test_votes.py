@@ -70,21 +70,10 @@ async def commission_room(cast: Cast) -> str:
     """Everyone of the commission (and the manager) joins the commission chat."""
     room_id = ""
     for person in [cast.manager, *cast.commission]:
-        room_id = await wait_for(lambda p=person: _joined(p, "commission"), what="commission chat")
+        room_id = await wait_for(
+            lambda p=person: p.joined_key("commission"), what="commission chat"
+        )
     return room_id
-
-
-async def _joined(user: MatrixUser, key: str) -> str | None:
-    await user.accept_invites(0)
-    return (await user.rooms_by_key()).get(key)
-
-
-@pytest.fixture
-async def receiver(deployment: Deployment) -> AsyncIterator[Receiver]:
-    receiver = Receiver(deployment.callback_secret)
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
 
 
 @pytest.fixture

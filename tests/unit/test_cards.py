@@ -571,7 +571,7 @@ def test_card_and_edit_contents() -> None:
         "formatted_body": "<p>Проголосовало 6 из 10</p>",
         "m.mentions": {},
     }
-    edit = edit_content(EventId("$card"), card)
+    edit = edit_content(EventId("$card"), card_content(card))
     assert edit == {
         "msgtype": "m.notice",
         "body": "* Проголосовало 6 из 10",
@@ -581,7 +581,8 @@ def test_card_and_edit_contents() -> None:
         "m.relates_to": {"rel_type": "m.replace", "event_id": "$card"},
         "m.mentions": {},
     }
-    assert edit_content(EventId("$c"), card, "m.text")["m.new_content"]["msgtype"] == "m.text"
+    text = card_content(card, "m.text")
+    assert edit_content(EventId("$c"), text)["m.new_content"]["msgtype"] == "m.text"
 
 
 def test_pinned_events() -> None:

@@ -293,7 +293,7 @@ def test_rsa_signature_of_the_document_is_accepted_by_fingerprint(pki: Pki) -> N
     assert result.digest_algorithm == "sha256"
     assert result.signature_algorithm in {"rsassa_pkcs1v15", "sha256_rsa"}
     assert result.signing_time is not None
-    assert abs(result.signing_time - NOW) < timedelta(minutes=5)
+    assert abs(result.signing_time - datetime.now(UTC)) < timedelta(minutes=5)
     assert "SHA-256 fingerprint" in result.reason
     assert "revocation not checked" in result.reason
 
