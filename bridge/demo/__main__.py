@@ -89,20 +89,29 @@ async def run(args: argparse.Namespace) -> None:
     config = write_bridge_config(directory, synapse, free_port())
     synapse.app_service_files = [directory / "registration.yaml"]
 
+    # Ctrl-C or SIGTERM at any moment stops the bridge and Synapse, which runs in a session of
+    # its own and would otherwise outlive the demo.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     print(f"Starting Synapse at {synapse.url} (data in {directory}) …", flush=True)
-    await synapse.start()
     core = BridgeCore(config)
     try:
+        await synapse.start()
         await core.start()
         scenario = Scenario(synapse, config, core, args.vote_seconds)
-        await scenario.play()
+        story = asyncio.create_task(scenario.play())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({story, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            story.cancel()
+            return
+        stopped.cancel()
+        await story  # raises what went wrong
         print(await scenario.summary(), flush=True)
         if not args.exit:
             print("Serving; press Ctrl-C to stop.", flush=True)
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
             await stop.wait()
     finally:
         await core.stop()
