@@ -22,9 +22,8 @@ import uuid
 import aiohttp
 import asyncpg
 from aiohttp import web
-from mautrix.util.async_db import Database
 
-from bridge.db import upgrade_table
+from bridge.db import open_database
 from bridge.db.inbox import Inbox, event_row
 from bridge.localsynapse import free_port
 from bridge.web.appservice import AppServiceAPI
@@ -73,7 +72,7 @@ async def fresh_database(name: str) -> str:
 
 async def bridge_rate(txns: list[list[dict[str, object]]]) -> float:
     url = await fresh_database("bench_ingest_bridge")
-    db = Database.create(url, upgrade_table=upgrade_table)
+    db = open_database(url)
     await db.start()
     token = secrets.token_urlsafe(32)
     app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -100,7 +99,7 @@ async def bridge_rate(txns: list[list[dict[str, object]]]) -> float:
 
 async def raw_rate(txns: list[list[dict[str, object]]]) -> float:
     url = await fresh_database("bench_ingest_raw")
-    db = Database.create(url, upgrade_table=upgrade_table)
+    db = open_database(url)
     await db.start()  # the same schema
     await db.stop()
     conn = await asyncpg.connect(url)

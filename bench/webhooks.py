@@ -23,11 +23,10 @@ from typing import Any
 import aiohttp
 import asyncpg
 from aiohttp import web
-from mautrix.util.async_db import Database
 from standardwebhooks import Webhook
 
 from bridge.config import new_whsec
-from bridge.db import upgrade_table
+from bridge.db import open_database
 from bridge.db.webhooks import WebhookInbox
 from bridge.localsynapse import free_port
 from bridge.web.webhooks import WebhookAPI
@@ -103,7 +102,7 @@ async def fresh_database(name: str) -> str:
 
 async def bridge_rate(payloads: list[bytes], concurrency: int) -> float:
     url = await fresh_database("bench_webhooks_bridge")
-    db = Database.create(url, upgrade_table=upgrade_table, db_args={"max_size": concurrency})
+    db = open_database(url, {"max_size": concurrency})
     await db.start()
     secret = new_whsec()
     app = web.Application()
@@ -129,7 +128,7 @@ async def bridge_rate(payloads: list[bytes], concurrency: int) -> float:
 
 async def raw_rate(payloads: list[bytes], concurrency: int) -> float:
     url = await fresh_database("bench_webhooks_raw")
-    db = Database.create(url, upgrade_table=upgrade_table)
+    db = open_database(url)
     await db.start()  # the same schema
     await db.stop()
     pool = await asyncpg.create_pool(url, min_size=concurrency, max_size=concurrency)

@@ -11,13 +11,12 @@ import aiohttp
 from aiohttp import web
 from mautrix.client import ClientAPI
 from mautrix.errors import MatrixRequestError
-from mautrix.util.async_db import Database
 
 from .callbacks import MAX_ATTEMPTS as CALLBACK_ATTEMPTS
 from .callbacks import QUEUE as CALLBACK_QUEUE
 from .callbacks import CallbackSender
 from .config import Config
-from .db import upgrade_table
+from .db import open_database
 from .db.approvals import Approvals
 from .db.callbacks import CallbackOutbox
 from .db.direct import DirectChats
@@ -62,17 +61,7 @@ class StartupProblem(Exception):
 class BridgeCore:
     def __init__(self, config: Config) -> None:
         self.config = config
-        db_args = dict(config["database_opts"] or {})
-        if str(config["database"]).startswith("postgres"):
-            # mautrix exits the process on asyncpg's internal errors, which a database restart
-            # can cause; the bridge answers 503 and retries instead.
-            db_args["meow_exit_on_ice"] = False
-        self.db = Database.create(
-            config["database"],
-            upgrade_table=upgrade_table,
-            db_args=db_args,
-            log=logging.getLogger("bridge.db"),
-        )
+        self.db = open_database(str(config["database"]), config["database_opts"])
         self.inbox = Inbox(self.db)
         self.outbox = MatrixOutbox(self.db)
         self.direct_chats = DirectChats(self.db)
