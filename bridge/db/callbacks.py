@@ -17,7 +17,7 @@ DISABLED = "disabled"
 
 async def create_callback_tables(conn: Connection, scheme: Scheme) -> None:
     # Imported here: upgrade.py imports this module to call this function from its v1 step.
-    from .upgrade import serial
+    from .upgrade import QUEUE_COLUMNS, serial
 
     # `body` is the exact JSON sent, so every retry carries the same bytes under the same
     # `webhook_id` and the receiver can deduplicate by either.
@@ -29,12 +29,8 @@ async def create_callback_tables(conn: Connection, scheme: Scheme) -> None:
             procurement_id  TEXT NOT NULL,
             type            TEXT NOT NULL,
             body            TEXT NOT NULL,
-            status          TEXT NOT NULL DEFAULT 'pending',
-            attempts        INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at BIGINT NOT NULL DEFAULT 0,
-            last_error      TEXT,
             created_at      BIGINT NOT NULL,
-            processed_at    BIGINT
+            {QUEUE_COLUMNS}
         )"""
     )
     # Finding each procurement's head of line is a lookup of its oldest pending row.

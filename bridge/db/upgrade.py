@@ -11,6 +11,14 @@ from .documents import create_document_tables
 upgrade_table = UpgradeTable(database_name="procurement bridge")
 
 
+# The columns of every durable work table (bridge/db/queue.py).
+QUEUE_COLUMNS = """status          TEXT NOT NULL DEFAULT 'pending',
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at BIGINT NOT NULL DEFAULT 0,
+            last_error      TEXT,
+            processed_at    BIGINT"""
+
+
 def serial(scheme: Scheme) -> str:
     if scheme == Scheme.SQLITE:
         return "INTEGER PRIMARY KEY AUTOINCREMENT"
@@ -41,11 +49,7 @@ async def upgrade_v1(conn: Connection, scheme: Scheme) -> None:
             event           TEXT NOT NULL,
             ephemeral       BOOLEAN NOT NULL DEFAULT false,
             received_at     BIGINT NOT NULL,
-            status          TEXT NOT NULL DEFAULT 'pending',
-            attempts        INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at BIGINT NOT NULL DEFAULT 0,
-            last_error      TEXT,
-            processed_at    BIGINT
+            {QUEUE_COLUMNS}
         )"""
     )
     await conn.execute(
@@ -62,14 +66,10 @@ async def upgrade_v1(conn: Connection, scheme: Scheme) -> None:
             event_type      TEXT NOT NULL,
             content         TEXT NOT NULL,
             edit_of         BIGINT,
-            status          TEXT NOT NULL DEFAULT 'pending',
-            attempts        INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at BIGINT NOT NULL DEFAULT 0,
-            last_error      TEXT,
             tried           BOOLEAN NOT NULL DEFAULT false,
             event_id        TEXT,
             created_at      BIGINT NOT NULL,
-            processed_at    BIGINT
+            {QUEUE_COLUMNS}
         )"""
     )
     await conn.execute(
@@ -92,11 +92,7 @@ async def upgrade_v1(conn: Connection, scheme: Scheme) -> None:
             procurement_id  TEXT,
             body            TEXT NOT NULL,
             received_at     BIGINT NOT NULL,
-            status          TEXT NOT NULL DEFAULT 'pending',
-            attempts        INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at BIGINT NOT NULL DEFAULT 0,
-            last_error      TEXT,
-            processed_at    BIGINT
+            {QUEUE_COLUMNS}
         )"""
     )
     await conn.execute(
@@ -114,11 +110,7 @@ async def upgrade_v1(conn: Connection, scheme: Scheme) -> None:
             snapshot        TEXT NOT NULL,
             updated_at      BIGINT NOT NULL,
             generation      BIGINT NOT NULL DEFAULT 1,
-            status          TEXT NOT NULL DEFAULT 'pending',
-            attempts        INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at BIGINT NOT NULL DEFAULT 0,
-            last_error      TEXT,
-            processed_at    BIGINT
+            {QUEUE_COLUMNS}
         )"""
     )
     await conn.execute(

@@ -21,6 +21,7 @@ from ..core import BridgeCore
 from ..db.queue import WorkQueue
 from ..localsynapse import LocalSynapse
 from .pki import authority, issue
+from .seed import seed_vote
 
 log = logging.getLogger("bridge.demo")
 
@@ -139,33 +140,7 @@ class Scenario:
         self.say("4. The commission votes on specification 174/741-12.21-002: 6 of 10 answer,")
         self.say("   then the vote closes at its deadline and the result goes back to the ERP.")
         closes = datetime.now(UTC) + timedelta(seconds=self.vote_seconds)
-        await self.post_webhook(
-            "vote.requested",
-            {
-                "procurement_id": PROCUREMENT,
-                "vote_id": "V-174",
-                "question": "Утвердить спецификацию 174/741-12.21-002?",
-                "subject": {
-                    "kind": "specification",
-                    "number": "174/741-12.21-002",
-                    "supplier": "ООО «ТоргПрофи»",
-                    "delivery_term_days": 2,
-                    "delivery_date": "2022-05-12",
-                    "cost_without_vat": "48801.24",
-                    "cost_with_vat": "58561.49",
-                    "currency": "RUB",
-                },
-                "options": [
-                    {"id": "for", "label": "За"},
-                    {"id": "against", "label": "Против"},
-                    {"id": "abstain", "label": "Воздержался"},
-                ],
-                "voters": None,
-                "quorum": 6,
-                "closes_at": closes.isoformat(),
-                "disclosed": False,
-            },
-        )
+        await self.post_webhook("vote.requested", seed_vote(PROCUREMENT, "V-174", closes))
         await self.settle()
         room = await self.room("commission")
         poll = await self.poll_event_id("V-174")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bridge.core import BridgeCore
+from bridge.demo.seed import seed_vote
 
 from ..bridge_process import BridgeProcess
 from ..cast import Cast, make_cast
@@ -28,31 +29,7 @@ RESPONSE = "org.matrix.msc3381.poll.response"
 
 def vote_request(cast: Cast, vote_id: str, **overrides: Any) -> dict[str, Any]:
     closes = datetime.now(UTC) + timedelta(hours=1)
-    data: dict[str, Any] = {
-        "procurement_id": cast.procurement_id,
-        "vote_id": vote_id,
-        "question": "Утвердить спецификацию 174/741-12.21-002?",
-        "subject": {
-            "kind": "specification",
-            "number": "174/741-12.21-002",
-            "supplier": "ООО «ТоргПрофи»",
-            "delivery_term_days": 2,
-            "delivery_date": "2022-05-12",
-            "cost_without_vat": "48801.24",
-            "cost_with_vat": "58561.49",
-            "currency": "RUB",
-        },
-        "options": [
-            {"id": "for", "label": "За"},
-            {"id": "against", "label": "Против"},
-            {"id": "abstain", "label": "Воздержался"},
-        ],
-        "voters": None,
-        "quorum": 6,
-        "closes_at": closes.isoformat(),
-        "disclosed": False,
-    }
-    return data | overrides
+    return seed_vote(cast.procurement_id, vote_id, closes) | overrides
 
 
 def from_bot(kind: str) -> Any:
