@@ -459,10 +459,16 @@ def refusal_card(error: Refused | InvalidInput, locale: Locale = Locale.RU) -> C
     return card.build()
 
 
-def incident_card(kind: str, sender: str, locale: Locale = Locale.RU) -> Card:
+def incident_card(
+    kind: str, sender: str, locale: Locale = Locale.RU, room_name: str | None = None
+) -> Card:
     """The bot's alert when something policy could not stop happened (kind: redaction, …)."""
     card = _CardBuilder(f"⚠️ {_w(locale, 'incident_' + kind)}")
-    card.lines(_field(_w(locale, "incident_by"), sender), _text(_w(locale, "incident_kept")))
+    card.lines(
+        _field(_w(locale, "room"), room_name) if room_name else None,
+        _field(_w(locale, "incident_by"), sender),
+        _text(_w(locale, "incident_kept")),
+    )
     return card.build()
 
 

@@ -20,6 +20,7 @@ from ..domain.cards import Card, help_card, incident_card
 from ..domain.commands import Command, ParsedCommand, parse_command
 from ..domain.events import card_content
 from ..domain.locale import Locale
+from ..domain.plan import ORG_KEY
 from ..worker import now_ms
 from .reconciler import CREATION_ID
 
@@ -110,8 +111,8 @@ class Bot:
             event_type == "m.room.member"
             and state_key == self.mxid
             and content.get("membership") in ("leave", "ban")
-            and event.get("sender") != self.mxid
         ):
+            # The bridge never leaves a room it manages; a room shutdown makes it leave.
             await self._incident(room, event, "shutdown", None)
 
     async def _incident(
@@ -134,12 +135,16 @@ class Bot:
             event["event_id"],
             target,
         )
-        if kind != "shutdown":
-            await self.notice(
-                room.room_id,
-                f"incident:{event['event_id']}",
-                incident_card(kind, sender, self.locale),
-            )
+        # A room that was shut down takes no message: the organisation chat hears of it.
+        alert_room: str | None = room.room_id
+        if kind == "shutdown":
+            alert_room = await self.rooms.room_id_of(room.procurement_id, ORG_KEY)
+        if alert_room is None or (kind == "shutdown" and alert_room == room.room_id):
+            return
+        state = (await self.rooms.state_of([room.room_id]))[room.room_id]
+        name = (state.get(("m.room.name", "")) or {}).get("name")
+        card = incident_card(kind, sender, self.locale, room_name=name)
+        await self.notice(alert_room, f"incident:{event['event_id']}", card)
 
     async def _refresh_state(self, room: ManagedRoom) -> None:
         assert room.room_id is not None
