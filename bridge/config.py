@@ -7,8 +7,7 @@ import binascii
 import secrets
 from typing import Any
 
-from mautrix.util.config import BaseFileConfig, ConfigUpdateHelper, RecursiveDict
-from ruamel.yaml.comments import CommentedMap
+from mautrix.util.config import BaseFileConfig, ConfigUpdateHelper
 from yarl import URL
 
 from .domain.locale import Locale
@@ -180,7 +179,3 @@ def decode_whsec(secret: str) -> bytes:
     if len(key) < 16:
         raise ValueError("the secret is shorter than 16 bytes")
     return key
-
-
-def to_commented(data: dict[str, Any]) -> RecursiveDict[CommentedMap]:
-    return RecursiveDict(CommentedMap(data), CommentedMap)

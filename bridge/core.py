@@ -141,6 +141,7 @@ class BridgeCore:
             self._signature_verifier(),
             documents,
             reconciler.request,
+            bot.reply,
             locale,
             max_document_bytes(self.config),
         )

@@ -8,6 +8,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
 from . import metrics
@@ -33,6 +34,11 @@ MAX_BACKOFF_S = 300.0
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def from_ms(ts: int) -> datetime:
+    """A homeserver or database timestamp (ms since the epoch) as an aware datetime."""
+    return datetime.fromtimestamp(ts / 1000, UTC)
 
 
 def backoff_ms(attempts: int) -> int:

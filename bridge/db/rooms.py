@@ -110,6 +110,15 @@ class Rooms:
             result[r["room_id"]][(r["type"], r["state_key"])] = json.loads(r["content"])
         return result
 
+    async def display_names(self, room_id: str) -> dict[str, str]:
+        """Members' display names as their membership events give them."""
+        state = (await self.state_of([room_id]))[room_id]
+        return {
+            key: str(content["displayname"])
+            for (kind, key), content in state.items()
+            if kind == "m.room.member" and content.get("displayname")
+        }
+
     async def set_state(
         self, room_id: str, event_type: str, state_key: str, content: dict[str, Any]
     ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -45,11 +44,11 @@ from ..domain.events import card_content, parse_poll_response, poll_end_content,
 from ..domain.ids import ApprovalId, EventId, UserId
 from ..domain.locale import Locale
 from ..domain.plan import ApprovalRoomInput, RoomKind, parse_room_key, room_key
-from ..domain.snapshot import Snapshot, parse_snapshot
 from ..domain.webhooks import ParsedWebhook
 from ..signature import SignatureVerifier
-from ..worker import Permanent, now_ms
+from ..worker import Permanent, from_ms, now_ms
 from .ticker import Ticker
+from .webhooks import latest_snapshot
 
 log = logging.getLogger("bridge.approvals")
 
@@ -75,20 +74,16 @@ class DocumentPort(Protocol):
     async def fetch_url(self, url: str) -> bytes: ...
 
 
-def _ms(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts / 1000, UTC)
-
-
 def approval_state(approval: StoredApproval, decisions: list[StoredDecision]) -> ApprovalState:
     """The route replayed from its stored, accepted decisions."""
     state = start_approval(_request(approval))
     for d in decisions:
         ok = None if d.signature is None else bool(d.signature.get("ok"))
         state, _ = decide(
-            state, UserId(d.approver), Decision(d.decision), d.comment, ok, _ms(d.ts)
+            state, UserId(d.approver), Decision(d.decision), d.comment, ok, from_ms(d.ts)
         )
     if approval.outcome == "cancelled" and approval.ended_at is not None:
-        state, _ = cancel(state, approval.cancel_reason, _ms(approval.ended_at))
+        state, _ = cancel(state, approval.cancel_reason, from_ms(approval.ended_at))
     return state
 
 
@@ -114,6 +109,7 @@ class ApprovalKeeper:
         verifier: SignatureVerifier,
         documents: DocumentPort,
         request_reconcile: Callable[[str], Awaitable[None]],
+        reply: Callable[[dict[str, Any], Card], Awaitable[None]],
         locale: Locale,
         max_document_bytes: int,
     ) -> None:
@@ -126,6 +122,7 @@ class ApprovalKeeper:
         self.verifier = verifier
         self.documents = documents
         self.request_reconcile = request_reconcile
+        self.reply = reply
         self.locale = locale
         self.max_document_bytes = max_document_bytes
         self._lock = asyncio.Lock()
@@ -137,20 +134,9 @@ class ApprovalKeeper:
         if isinstance(webhook.value, ApprovalRequest):
             await self._check_people(webhook.value)
 
-    async def _latest_snapshot(self, procurement_id: str) -> Snapshot:
-        stored = await self.procurements.get(procurement_id)
-        snapshots = [
-            parse_snapshot(d) for d in await self.webhooks.pending_snapshots(procurement_id)
-        ]
-        if stored is not None:
-            snapshots.append(parse_snapshot(json.loads(stored.snapshot)))
-        if not snapshots:
-            raise Refused(f"unknown procurement {procurement_id}", "ORG_PROCUREMENT_UNKNOWN")
-        return max(snapshots, key=lambda s: s.version)
-
     async def _check_people(self, request: ApprovalRequest) -> None:
         """Approval rooms are internal: no supplier's member may be in one."""
-        snapshot = await self._latest_snapshot(request.procurement_id)
+        snapshot = await latest_snapshot(self.procurements, self.webhooks, request.procurement_id)
         if snapshot.stage.closed:
             raise Refused(
                 f"procurement {request.procurement_id} is {snapshot.stage.value}",
@@ -251,7 +237,7 @@ class ApprovalKeeper:
             decision = Decision.APPROVED if answer == "approve" else Decision.REJECTED
             refusal = await self._decide(approval, event, decision, None)
             if refusal is not None:
-                await self._reply(room, event, refusal)
+                await self.reply(event, refusal)
             return
         if _is_signature_file(content):
             approval = await self._approval_of(room)
@@ -275,7 +261,7 @@ class ApprovalKeeper:
             if decision is Decision.REJECTED:
                 signature_ok, signature = None, None  # a rejection needs no signature
             ts = event.get("origin_server_ts")
-            at = _ms(ts) if isinstance(ts, int) else datetime.now(UTC)
+            at = from_ms(ts) if isinstance(ts, int) else datetime.now(UTC)
             try:
                 state, effects = decide(
                     state, UserId(approver), decision, comment, signature_ok, at
@@ -363,18 +349,7 @@ class ApprovalKeeper:
             approval.approval_id,
             "verified" if result.ok else f"refused at {details['failed_check']}",
         )
-        await self._reply(room, event, signature_card(details, self.locale))
-
-    async def _reply(self, room: ManagedRoom, event: dict[str, Any], card: Card) -> None:
-        assert room.room_id is not None
-        await self.outbox.enqueue(
-            f"reply:{event['event_id']}",
-            room.room_id,
-            "m.room.message",
-            card_content(card)
-            | {"m.relates_to": {"m.in_reply_to": {"event_id": event["event_id"]}}},
-            now_ms(),
-        )
+        await self.reply(event, signature_card(details, self.locale))
 
     # Posting and finishing ------------------------------------------------------------------
 
@@ -456,12 +431,7 @@ class ApprovalKeeper:
         )
 
     async def _card(self, state: ApprovalState, room_id: str) -> dict[str, Any]:
-        states = (await self.rooms.state_of([room_id]))[room_id]
-        names = {
-            UserId(k): str(c["displayname"])
-            for (kind, k), c in states.items()
-            if kind == "m.room.member" and c.get("displayname")
-        }
+        names = {UserId(k): name for k, name in (await self.rooms.display_names(room_id)).items()}
         return card_content(approval_card(state, self.locale, names))
 
     async def _reload(self, approval: StoredApproval) -> StoredApproval:

@@ -324,12 +324,7 @@ class DocumentKeeper:
         return seen_card(found, seen_by(seq, found.uploader, marks, self.bot), names, self.locale)
 
     async def _names(self, room_id: str) -> dict[UserId, str]:
-        states = (await self.rooms.state_of([room_id]))[room_id]
-        return {
-            UserId(key): str(content["displayname"])
-            for (kind, key), content in states.items()
-            if kind == "m.room.member" and content.get("displayname")
-        }
+        return {UserId(k): name for k, name in (await self.rooms.display_names(room_id)).items()}
 
     # Reading --------------------------------------------------------------------------------
 

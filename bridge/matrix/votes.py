@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +31,7 @@ from ..domain.events import (
 from ..domain.ids import EventId, UserId
 from ..domain.locale import Locale
 from ..domain.plan import COMMISSION_KEY
-from ..domain.snapshot import Stage, parse_snapshot
+from ..domain.snapshot import Stage
 from ..domain.vote import (
     CloseReason,
     VoteRequest,
@@ -47,16 +46,13 @@ from ..domain.vote import (
     vote_view,
 )
 from ..domain.webhooks import ParsedWebhook
-from ..worker import Permanent, now_ms
+from ..worker import Permanent, from_ms, now_ms
 from .ticker import Ticker
+from .webhooks import latest_snapshot
 
 log = logging.getLogger("bridge.votes")
 
 PINNED = "m.room.pinned_events"
-
-
-def _ms(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts / 1000, UTC)
 
 
 def vote_state(vote: StoredVote, ballots: list[Any]) -> VoteState:
@@ -68,7 +64,7 @@ def vote_state(vote: StoredVote, ballots: list[Any]) -> VoteState:
     for ballot in ballots:
         if not closed and vote.closed_after is not None and ballot.seq > vote.closed_after:
             state, closed = _closed(state, vote), True
-        state = apply_answer(state, UserId(ballot.user_id), ballot.answers, _ms(ballot.ts))
+        state = apply_answer(state, UserId(ballot.user_id), ballot.answers, from_ms(ballot.ts))
     if not closed and vote.closed_at is not None:
         state = _closed(state, vote)
     return state
@@ -80,7 +76,7 @@ def _closed(state: VoteState, vote: StoredVote) -> VoteState:
     return close(
         state,
         CloseReason(vote.close_reason),
-        _ms(vote.closed_at),
+        from_ms(vote.closed_at),
         cancel_reason=vote.cancel_reason,
     )
 
@@ -118,16 +114,7 @@ class VoteKeeper:
                 await self._commission_room(webhook.value.procurement_id)
 
     async def _commission_room(self, procurement_id: str) -> tuple[str, list[UserId]]:
-        stored = await self.procurements.get(procurement_id)
-        # The newest snapshot received decides, applied or still queued before this webhook.
-        snapshots = [
-            parse_snapshot(data) for data in await self.webhooks.pending_snapshots(procurement_id)
-        ]
-        if stored is not None:
-            snapshots.append(parse_snapshot(json.loads(stored.snapshot)))
-        if not snapshots:
-            raise Refused(f"unknown procurement {procurement_id}", "ORG_PROCUREMENT_UNKNOWN")
-        snapshot = max(snapshots, key=lambda s: s.version)
+        snapshot = await latest_snapshot(self.procurements, self.webhooks, procurement_id)
         room_id = await self.rooms.room_id_of(procurement_id, COMMISSION_KEY)
         if snapshot.stage is not Stage.COMMISSION:
             state = "archived" if room_id else "not open"
@@ -341,12 +328,7 @@ class VoteKeeper:
         return open_votes_card(states, await self._names(room.room_id), self.locale)
 
     async def _names(self, room_id: str) -> dict[UserId, str]:
-        states = (await self.rooms.state_of([room_id]))[room_id]
-        return {
-            UserId(key): str(content["displayname"])
-            for (kind, key), content in states.items()
-            if kind == "m.room.member" and content.get("displayname")
-        }
+        return {UserId(k): name for k, name in (await self.rooms.display_names(room_id)).items()}
 
 
 class RoomPending(Exception):

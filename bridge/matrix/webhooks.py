@@ -11,10 +11,10 @@ from markdown_it import MarkdownIt
 from ..db.outbox import MatrixOutbox
 from ..db.procurements import Procurements
 from ..db.rooms import Rooms
-from ..db.webhooks import StoredWebhook
+from ..db.webhooks import StoredWebhook, WebhookInbox
 from ..domain.document import NoticePosted, parse_notice_posted
-from ..domain.errors import InvalidInput
-from ..domain.snapshot import check_successor, parse_snapshot
+from ..domain.errors import InvalidInput, Refused
+from ..domain.snapshot import Snapshot, check_successor, parse_snapshot
 from ..worker import Permanent, now_ms
 
 log = logging.getLogger("bridge.webhooks")
@@ -23,6 +23,20 @@ log = logging.getLogger("bridge.webhooks")
 _markdown = MarkdownIt("js-default", {"html": False, "linkify": False, "breaks": True})
 
 Handler = Callable[[StoredWebhook], Awaitable[None]]
+
+
+async def latest_snapshot(
+    procurements: Procurements, webhooks: WebhookInbox, procurement_id: str
+) -> Snapshot:
+    """The newest snapshot received, applied or still queued: what the procurement will be
+    when the webhooks before this one are applied. Refused for an unknown procurement."""
+    snapshots = [parse_snapshot(d) for d in await webhooks.pending_snapshots(procurement_id)]
+    stored = await procurements.get(procurement_id)
+    if stored is not None:
+        snapshots.append(parse_snapshot(json.loads(stored.snapshot)))
+    if not snapshots:
+        raise Refused(f"unknown procurement {procurement_id}", "ORG_PROCUREMENT_UNKNOWN")
+    return max(snapshots, key=lambda s: s.version)
 
 
 class NotYet(Exception):
