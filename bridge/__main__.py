@@ -10,9 +10,8 @@ import sys
 from importlib import resources
 
 from mautrix.util.program import Program
-from ruamel.yaml import YAML
 
-from .config import Config, ConfigError
+from .config import Config, ConfigError, write_secret_file
 from .core import BridgeCore, StartupProblem
 from .matrix.client import HomeserverProblem
 
@@ -65,11 +64,9 @@ class ProcurementBridge(Program):
 
     def generate_registration(self) -> None:
         self.config.fill_generated()
-        self.config.save()
-        yaml = YAML()
-        yaml.indent(mapping=2, sequence=4, offset=2)
-        with open(self.args.registration, "w") as stream:
-            yaml.dump(self.config.registration(), stream)
+        self.config.save()  # mautrix writes through a 0600 temporary file
+        # The registration holds as_token and hs_token: the owner's alone.
+        write_secret_file(self.args.registration, self.config.registration())
         print(f"Registration written to {self.args.registration}, secrets to {self.args.config}")
         print("Add it to the homeserver's app_service_config_files and restart the homeserver.")
 

@@ -13,15 +13,12 @@ from standardwebhooks import Webhook
 from . import metrics
 from .config import decode_whsec
 from .db.callbacks import OutgoingCallback
-from .worker import Permanent
+from .retry import Permanent, Transient
 
 log = logging.getLogger("bridge.callbacks")
 
 # The worker's name: its metrics carry queue="callbacks".
 QUEUE = "callbacks"
-# At the five-minute backoff cap this keeps trying for about three and a half days, so a
-# receiver down over a long weekend loses nothing; then the callback is a dead letter.
-MAX_ATTEMPTS = 1000
 TIMEOUT_S = 10.0
 # The receiver refuses this exact request for what it says: the same bytes would be refused
 # again. Anything else (401/403 from a secret being rotated, 404 from an endpoint not yet
@@ -37,8 +34,9 @@ FAILURES = Counter(
 )
 
 
-class DeliveryFailed(Exception):
-    """The receiver did not take the callback this time; retried with backoff."""
+class DeliveryFailed(Transient):
+    """The receiver did not take the callback this time; retried with backoff for as long as
+    it lasts, so a receiver down over a long weekend loses nothing."""
 
 
 def sign(webhook: Webhook, webhook_id: str, timestamp: int, body: str) -> dict[str, str]:

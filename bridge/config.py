@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
+import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from mautrix.util.config import BaseFileConfig, ConfigUpdateHelper
+from ruamel.yaml import YAML
 from yarl import URL
 
 from .domain.locale import Locale
+from .feature import Scope
+from .fetch import FetchPolicy, policy_from_config
+from .retry import DEFAULT_MAX_BACKOFF_S
+from .web.auth import ApiToken
 
 PLACEHOLDERS = frozenset({"", "generate", "whsec_...", "...", "This value is generated"})
 _DEFAULT_BOT_NAME = "Системный помощник"
+DEFAULT_MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+DEFAULT_FETCH_CONCURRENCY = 4
+# A token given as a bare string may only read: more must be asked for by name.
+_DEFAULT_SCOPES = frozenset({Scope.READ})
 
 
 class ConfigError(Exception):
@@ -48,7 +60,9 @@ class Config(BaseFileConfig):
             "bridge.locale",
             "bridge.federate",
             "bridge.max_attempts",
+            "bridge.max_backoff_seconds",
             "documents.max_bytes",
+            "documents.fetch",
             "signatures.trust_anchors",
             "signatures.identities",
         ):
@@ -77,8 +91,32 @@ class Config(BaseFileConfig):
         return [decode_whsec(s) for s in self["webhooks.secrets"] or []]
 
     @property
-    def api_tokens(self) -> list[str]:
-        return [str(t) for t in self["api.tokens"] or []]
+    def api_tokens(self) -> list[ApiToken]:
+        return [_api_token(entry, f"api.tokens[{i}]") for i, entry in enumerate(self._tokens())]
+
+    def _tokens(self) -> list[Any]:
+        return list(self["api.tokens"] or [])
+
+    @property
+    def max_backoff_s(self) -> float:
+        value = self["bridge.max_backoff_seconds"]
+        return DEFAULT_MAX_BACKOFF_S if value is None else float(value)
+
+    @property
+    def max_document_bytes(self) -> int:
+        value = self["documents.max_bytes"]
+        return DEFAULT_MAX_DOCUMENT_BYTES if value is None else int(value)
+
+    @property
+    def fetch_policy(self) -> FetchPolicy:
+        section = dict(self["documents.fetch"] or {})
+        section.pop("concurrency", None)
+        return policy_from_config(section, self.max_document_bytes)
+
+    @property
+    def fetch_concurrency(self) -> int:
+        value = (self["documents.fetch"] or {}).get("concurrency")
+        return DEFAULT_FETCH_CONCURRENCY if value is None else int(value)
 
     # Generation ----------------------------------------------------------------------------
 
@@ -93,9 +131,7 @@ class Config(BaseFileConfig):
         ] or [new_whsec()]
         if self["callbacks.secret"] in PLACEHOLDERS:
             self["callbacks.secret"] = new_whsec()
-        self["api.tokens"] = [
-            secrets.token_urlsafe(32) if t in PLACEHOLDERS else t for t in self["api.tokens"] or []
-        ]
+        self["api.tokens"] = [_generated_token(entry) for entry in self._tokens()]
 
     def registration(self) -> dict[str, Any]:
         domain = self["homeserver.domain"].replace(".", r"\.")
@@ -159,9 +195,76 @@ class Config(BaseFileConfig):
                 decode_whsec(self["callbacks.secret"])
             except ValueError as e:
                 raise ConfigError("callbacks.secret", str(e)) from None
-        for i, token in enumerate(self["api.tokens"] or []):
-            if str(token) in PLACEHOLDERS or len(str(token)) < 16:
-                raise ConfigError(f"api.tokens[{i}]", "is a placeholder or shorter than 16")
+        for i, entry in enumerate(self._tokens()):
+            _api_token(entry, f"api.tokens[{i}]")
+        self._check_numbers()
+        try:
+            self.fetch_policy  # noqa: B018 - parsed for its errors
+        except ValueError as e:
+            key, _, problem = str(e).partition(": ")
+            raise ConfigError(key, problem) from None
+
+    def _check_numbers(self) -> None:
+        for key, minimum in (
+            ("bridge.max_attempts", 1),
+            ("bridge.max_backoff_seconds", 1),
+            ("documents.max_bytes", 1),
+        ):
+            value = self[key]
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value < minimum
+            ):
+                raise ConfigError(key, f"{value!r} is not a number of at least {minimum}")
+        concurrency = (self["documents.fetch"] or {}).get("concurrency")
+        if concurrency is not None and (
+            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+        ):
+            raise ConfigError(
+                "documents.fetch.concurrency", f"{concurrency!r} is not a positive whole number"
+            )
+
+
+def _api_token(entry: Any, key: str) -> ApiToken:
+    """`api.tokens[i]`: a bare token (may only read) or {token, scopes}."""
+    if isinstance(entry, str):
+        token, scopes = entry, _DEFAULT_SCOPES
+    elif isinstance(entry, dict) and isinstance(entry.get("token"), str):
+        token = entry["token"]
+        names = entry.get("scopes")
+        if not isinstance(names, list) or not names:
+            raise ConfigError(f"{key}.scopes", "list the scopes: read, documents, admin")
+        try:
+            scopes = frozenset(Scope(str(name)) for name in names)
+        except ValueError:
+            raise ConfigError(
+                f"{key}.scopes", f"{names!r}: each scope is one of read, documents, admin"
+            ) from None
+    else:
+        raise ConfigError(key, "is a token, or a mapping with `token` and `scopes`")
+    if token in PLACEHOLDERS or len(token) < 16:
+        raise ConfigError(key, "is a placeholder or shorter than 16 characters")
+    return ApiToken(token, scopes)
+
+
+def _generated_token(entry: Any) -> Any:
+    if isinstance(entry, str):
+        return secrets.token_urlsafe(32) if entry in PLACEHOLDERS else entry
+    if isinstance(entry, dict) and str(entry.get("token", "")) in PLACEHOLDERS:
+        entry["token"] = secrets.token_urlsafe(32)
+    return entry
+
+
+def write_secret_file(path: str | Path, data: Any) -> None:
+    """Writes YAML holding secrets readable by the owner alone (0600), also when the file
+    existed with wider permissions, and never world-readable for a moment."""
+    stream = io.StringIO()
+    yaml = YAML()
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.dump(data, stream)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(stream.getvalue())
 
 
 def new_whsec() -> str:

@@ -1,4 +1,6 @@
-"""The running bridge: storage, homeserver connection, workers and the HTTP listener, wired."""
+"""The running bridge: the one place that knows every component. It opens the store and the
+homeserver connection, builds the features, registers what they declare (refusing duplicates
+and gaps), and runs the workers, timers and the HTTP listener."""
 
 from __future__ import annotations
 
@@ -12,46 +14,42 @@ from aiohttp import web
 from mautrix.client import ClientAPI
 from mautrix.errors import MatrixRequestError
 
-from .callbacks import MAX_ATTEMPTS as CALLBACK_ATTEMPTS
 from .callbacks import QUEUE as CALLBACK_QUEUE
 from .callbacks import CallbackSender
 from .config import Config
 from .db import open_database
-from .db.approvals import Approvals
-from .db.callbacks import CallbackOutbox
-from .db.direct import DirectChats
-from .db.inbox import Inbox
-from .db.outbox import MatrixOutbox
-from .db.procurements import Procurements
-from .db.rooms import Rooms
-from .db.votes import Votes
-from .db.webhooks import WebhookInbox
+from .db.store import Store
+from .domain.commands import Command
 from .domain.plan import ApprovalRoomInput
-from .domain.webhooks import ParsedWebhook
+from .domain.webhooks import WEBHOOK_TYPES
+from .feature import FeatureConflict, FeatureSet, Queue, Timer
+from .fetch import DocumentFetcher
 from .matrix.approvals import ApprovalKeeper
 from .matrix.bot import Bot
 from .matrix.client import check_homeserver, ensure_bot, make_client
-from .matrix.documents import max_document_bytes, wire_documents
+from .matrix.documents import DocumentKeeper
+from .matrix.procurements import ProcurementRooms
 from .matrix.reconciler import Reconciler
 from .matrix.sender import Sender
 from .matrix.votes import VoteKeeper
-from .matrix.webhooks import WebhookProcessor
 from .signature import SignatureConfigError, SignatureVerifier, load_verifier_config
-from .web.admin import AdminAPI
-from .web.api import RestAPI
+from .web.admin import AdminAPI, Parked
+from .web.api import register_api
 from .web.appservice import AppServiceAPI
-from .web.documents import document_routes
+from .web.auth import ApiAuth
 from .web.ops import OpsAPI
-from .web.webhooks import Admission, WebhookAPI
+from .web.webhooks import WebhookAPI
 from .worker import QueueWorker
 
 log = logging.getLogger("bridge.core")
 
 # Homeserver transactions can carry many events; webhooks have their own, smaller limit.
 _MAX_REQUEST_BYTES = 64 * 1024 * 1024
-_RECONCILE_ATTEMPTS = 1_000_000
 _DB_CLOSE_TIMEOUT_S = 10
 _WEBHOOK_BODY_DEFAULT = 1024 * 1024
+# Commands the bot answers itself; every other command must have a feature's handler.
+_BOT_COMMANDS = frozenset({Command.HELP})
+REFUSED_CHANGES = "refused-changes"
 
 
 class StartupProblem(Exception):
@@ -61,28 +59,45 @@ class StartupProblem(Exception):
 class BridgeCore:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.db = open_database(str(config["database"]), config["database_opts"])
-        self.inbox = Inbox(self.db)
-        self.outbox = MatrixOutbox(self.db)
-        self.direct_chats = DirectChats(self.db)
-        self.webhooks = WebhookInbox(self.db)
-        self.procurements = Procurements(self.db)
-        self.rooms = Rooms(self.db)
-        self.callbacks = CallbackOutbox(self.db, enabled=bool(config["callbacks.url"]))
-        self.votes = Votes(self.db)
-        self.vote_keeper: VoteKeeper | None = None
-        self.approvals = Approvals(self.db)
-        self.approval_keeper: ApprovalKeeper | None = None
+        self.store = Store(
+            open_database(str(config["database"]), config["database_opts"]),
+            callbacks_enabled=bool(config["callbacks.url"]),
+        )
+        # The tables, by name, for the tests and the demo that look inside.
+        self.db = self.store.db
+        self.inbox, self.outbox = self.store.inbox, self.store.outbox
+        self.webhooks, self.procurements = self.store.webhooks, self.store.procurements
+        self.rooms, self.callbacks = self.store.rooms, self.store.callbacks
+        self.votes, self.approvals = self.store.votes, self.store.approvals
         self.session: aiohttp.ClientSession | None = None
         self.client: ClientAPI | None = None
+        self.fetcher: DocumentFetcher | None = None
         self.runner: web.AppRunner | None = None
         self.workers: list[QueueWorker[Any]] = []
+        self.timers: list[Timer] = []
 
     async def start(self) -> None:
+        await self._open_database()
+        client = await self._connect()
+        features = self.build_features(client)
+        self.workers = self.build_workers(client, features)
+        await self._listen(features)
+        for worker in self.workers:
+            worker.start()
+        for timer in self.timers:
+            timer.start()
+        await self._ping_homeserver()
+        log.info("Bridge running as %s", self.config.bot_mxid)
+
+    # Steps of the start ---------------------------------------------------------------------
+
+    async def _open_database(self) -> None:
         try:
-            await self.db.start()
+            await self.store.db.start()
         except Exception as e:
             raise StartupProblem(f"database: cannot open {self._db_label()} ({e})") from None
+
+    async def _connect(self) -> ClientAPI:
         self.session = aiohttp.ClientSession()
         self.client = client = make_client(
             self.config["homeserver.address"],
@@ -92,117 +107,93 @@ class BridgeCore:
         )
         await check_homeserver(client, self.config["homeserver.address"])
         await ensure_bot(client, self.config.bot_displayname)
+        return client
 
-        domain, locale = self.config["homeserver.domain"], self.config.locale
+    def build_features(self, client: ClientAPI) -> FeatureSet:
+        config, store, locale = self.config, self.store, self.config.locale
         self.reconciler = reconciler = Reconciler(
             client,
-            self.procurements,
-            self.rooms,
-            self.outbox,
-            domain=domain,
+            store,
+            domain=config["homeserver.domain"],
             locale=locale,
-            federate=bool(self.config["bridge.federate"]),
-            approvals=self.approval_rooms,
+            federate=bool(config["bridge.federate"]),
+            approvals=self._approval_rooms,
         )
+        store.refused.request_reconcile = reconciler.request
         self.bot = bot = Bot(
+            client, store, reconciler.request, config["homeserver.domain"], locale
+        )
+        rooms = ProcurementRooms(store, reconciler)
+        self.fetcher = DocumentFetcher(config.fetch_policy)
+        self.documents = documents = DocumentKeeper(
             client,
-            self.outbox,
-            self.direct_chats,
-            self.rooms,
-            reconciler.request,
-            domain,
+            store,
+            self.fetcher,
+            rooms.room_for,
             locale,
+            config.max_document_bytes,
+            config.fetch_concurrency,
         )
-        self.webhook_processor = processor = WebhookProcessor(
-            self.procurements, self.rooms, self.outbox
-        )
-        self.vote_keeper = votes = VoteKeeper(
-            client,
-            self.votes,
-            self.procurements,
-            self.rooms,
-            self.outbox,
-            self.callbacks,
-            self.webhooks,
-            locale,
-        )
-        processor.register("vote.requested", votes.vote_requested)
-        processor.register("vote.cancelled", votes.vote_cancelled)
-        bot.listeners.append(votes.on_event)
-        bot.command_handlers.append(votes.on_command)
-        documents = wire_documents(self)
+        self.vote_keeper = votes = VoteKeeper(store, locale)
         self.approval_keeper = approvals = ApprovalKeeper(
-            self.approvals,
-            self.procurements,
-            self.rooms,
-            self.outbox,
-            self.callbacks,
-            self.webhooks,
+            store,
             self._signature_verifier(),
             documents,
             reconciler.request,
             bot.reply,
             locale,
-            max_document_bytes(self.config),
+            config.max_document_bytes,
         )
-        processor.register("approval.requested", approvals.approval_requested)
-        processor.register("approval.cancelled", approvals.approval_cancelled)
-        bot.listeners.append(approvals.on_event)
-        bot.command_handlers.append(approvals.on_command)
-        sender = Sender(client, self.outbox)
-        attempts = int(self.config["bridge.max_attempts"] or 8)
-        self.workers = [
-            QueueWorker("events", self.inbox, self.inbox.due, bot.handle, attempts),
-            QueueWorker(
-                "webhooks",
-                self.webhooks,
-                self.webhooks.due,
-                self.webhook_processor.handle,
-                attempts,
-            ),
-            # Convergence never gives up: a pass keeps being retried, backing off to minutes.
-            QueueWorker(
-                "reconcile",
-                self.procurements,
-                self.procurements.due,
-                reconciler.reconcile,
-                _RECONCILE_ATTEMPTS,
-            ),
-            QueueWorker("outbox", self.outbox, self.outbox.due, sender.send, attempts),
-        ]
-        if self.config["callbacks.url"]:
-            deliver = CallbackSender(
-                self.session, self.config["callbacks.url"], self.config["callbacks.secret"]
-            ).deliver
-            self.workers.append(
-                QueueWorker(
-                    CALLBACK_QUEUE, self.callbacks, self.callbacks.due, deliver, CALLBACK_ATTEMPTS
-                )
+        try:
+            # Documents first: a file is on record before another feature acts on it.
+            features = FeatureSet(
+                (rooms.feature(), documents.feature(), votes.feature(), approvals.feature()),
+                webhook_types=WEBHOOK_TYPES,
+                commands=set(Command) - _BOT_COMMANDS,
             )
+        except FeatureConflict as e:
+            raise StartupProblem(f"features: {e}") from None
+        bot.commands = features.commands
+        bot.listeners = features.listeners
+        bot.ephemeral_listeners = features.ephemeral_listeners
+        documents.on_fetched = features.fetched
+        self.timers = list(features.timers.values())
+        # A new room may be what a timer waits for (an approval's card).
+        reconciler.after_creation = [timer.wake for timer in self.timers]
+        return features
 
-        app = web.Application(client_max_size=_MAX_REQUEST_BYTES)
-        AppServiceAPI(self.config["appservice.hs_token"], self.inbox).register(app)
-        WebhookAPI(
-            self.config["webhooks.secrets"],
-            int(self.config["webhooks.max_body_bytes"] or _WEBHOOK_BODY_DEFAULT),
-            self.webhooks,
-            admit=_admit_all(votes.admit, approvals.admit),
-        ).register(app)
-        views = {
-            "/api/v1/procurements/{id}/votes/{vote_id}": lambda p: votes.view(
-                p["id"], p["vote_id"]
-            ),
-            "/api/v1/procurements/{id}/approvals/{approval_id}": lambda p: approvals.view(
-                p["id"], p["approval_id"]
-            ),
-        }
-        RestAPI(self.config.api_tokens, self.procurements, self.rooms, views).register(app)
-        for method, path, handler in document_routes(documents, self.config.api_tokens):
-            app.router.add_route(method, path, handler)
-        queues = {w.name: w.queue for w in self.workers} | {CALLBACK_QUEUE: self.callbacks}
-        OpsAPI(self.db, client, queues).register(app)
-        AdminAPI(self.config.api_tokens, queues, wake=[w.wake for w in self.workers]).register(app)
-        self.runner = web.AppRunner(app, access_log=None)
+    def build_workers(self, client: ClientAPI, features: FeatureSet) -> list[QueueWorker[Any]]:
+        config, store = self.config, self.store
+        sender = Sender(client, store.outbox, store.rooms, store.documents)
+        queues = [
+            Queue("events", store.inbox, store.inbox.due, self.bot.handle),
+            Queue("webhooks", store.webhooks, store.webhooks.due, features.handle_webhook),
+            Queue("outbox", store.outbox, store.outbox.due, sender.send),
+            *features.queues.values(),
+        ]
+        if config["callbacks.url"]:
+            assert self.session is not None
+            deliver = CallbackSender(
+                self.session, config["callbacks.url"], config["callbacks.secret"]
+            ).deliver
+            queues.append(Queue(CALLBACK_QUEUE, store.callbacks, store.callbacks.due, deliver))
+        attempts = int(config["bridge.max_attempts"] or 8)
+        return [
+            QueueWorker(
+                q.name,
+                q.table,
+                q.due,
+                q.handle,
+                # Convergence is enforcement: a procurement is never parked.
+                None if q.table is store.procurements else attempts,
+                max_backoff_s=config.max_backoff_s,
+                concurrency=q.concurrency,
+            )
+            for q in queues
+        ]
+
+    async def _listen(self, features: FeatureSet) -> None:
+        self.runner = web.AppRunner(self.application(features), access_log=None)
         await self.runner.setup()
         host, port = self.config["appservice.hostname"], self.config["appservice.port"]
         try:
@@ -211,17 +202,31 @@ class BridgeCore:
             raise StartupProblem(
                 f"appservice.port: cannot listen on {host}:{port} ({e})"
             ) from None
-        for worker in self.workers:
-            worker.start()
-        votes.ticker.start()
-        approvals.ticker.start()
-        await self._ping_homeserver()
-        log.info("Bridge running as %s, listening on %s:%s", self.config.bot_mxid, host, port)
+        log.info("Listening on %s:%s", host, port)
 
-    async def approval_rooms(self, procurement_id: str) -> list[ApprovalRoomInput]:
+    def application(self, features: FeatureSet) -> web.Application:
+        """The one HTTP application: appservice API, webhooks, REST API, health, metrics."""
+        assert self.session is not None
+        config, store = self.config, self.store
+        auth = ApiAuth(config.api_tokens)
+        app = web.Application(client_max_size=_MAX_REQUEST_BYTES, middlewares=[auth.middleware])
+        AppServiceAPI(config["appservice.hs_token"], store.inbox).register(app)
+        WebhookAPI(
+            config["webhooks.secrets"],
+            int(config["webhooks.max_body_bytes"] or _WEBHOOK_BODY_DEFAULT),
+            store.webhooks,
+            admit=features.admit,
+        ).register(app, auth)
+        register_api(app, auth, features.routes.values())
+        queues = {worker.name: worker.queue for worker in self.workers}
+        queues.setdefault(CALLBACK_QUEUE, store.callbacks)
+        parked: dict[str, Parked] = {**queues, REFUSED_CHANGES: store.refused}
+        AdminAPI(parked, wake=[w.wake for w in self.workers]).register(app, auth)
+        OpsAPI(store.db, self.session, config["homeserver.address"], queues, parked).register(app)
+        return app
+
+    async def _approval_rooms(self, procurement_id: str) -> list[ApprovalRoomInput]:
         """The approvals whose rooms belong to a procurement's plan."""
-        if self.approval_keeper is None:
-            return []
         return await self.approval_keeper.plan_inputs(procurement_id)
 
     def _signature_verifier(self) -> SignatureVerifier:
@@ -243,30 +248,25 @@ class BridgeCore:
         except MatrixRequestError as e:
             log.warning("The homeserver's appservice ping failed: %s", e)
 
+    # Stopping -------------------------------------------------------------------------------
+
     async def stop(self) -> None:
         # Stop taking transactions first: anything not stored now is retried by the homeserver.
         if self.runner:
             await self.runner.cleanup()
-        for keeper in (self.vote_keeper, self.approval_keeper):
-            if keeper is not None:
-                await keeper.ticker.stop()
+        for timer in self.timers:
+            await timer.stop()
         for worker in self.workers:
             await worker.stop()
+        if self.fetcher:
+            await self.fetcher.close()
         if self.session:
             await self.session.close()
         try:
-            await asyncio.wait_for(self.db.stop(), _DB_CLOSE_TIMEOUT_S)
+            await asyncio.wait_for(self.store.db.stop(), _DB_CLOSE_TIMEOUT_S)
         except TimeoutError:
             log.warning("The database did not close in %ss; leaving it", _DB_CLOSE_TIMEOUT_S)
 
     def _db_label(self) -> str:
-        url = self.db.url
+        url = self.store.db.url
         return str(url.with_password("***")) if url.password else str(url)
-
-
-def _admit_all(*checks: Admission) -> Admission:
-    async def admit(webhook: ParsedWebhook) -> None:
-        for check in checks:
-            await check(webhook)
-
-    return admit

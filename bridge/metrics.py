@@ -9,6 +9,12 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 QUEUE_DEPTH = Gauge(
     "bridge_queue_depth", "Items waiting in a durable queue", ["queue"], registry=REGISTRY
 )
+QUEUE_OLDEST = Gauge(
+    "bridge_queue_oldest_waiting_seconds",
+    "Age of the longest-waiting item of a durable queue (0 when none waits)",
+    ["queue"],
+    registry=REGISTRY,
+)
 QUEUE_DEAD = Gauge(
     "bridge_queue_dead", "Items parked as dead letters", ["queue"], registry=REGISTRY
 )

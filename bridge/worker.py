@@ -1,11 +1,11 @@
-"""Consumes a durable queue: at least once, in order, retried with backoff, parked if hopeless."""
+"""Consumes a durable queue: at least once, each item on its own, retried while the failure is
+transient, parked with its reason when it is permanent."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -13,6 +13,7 @@ from typing import Generic, Protocol, TypeVar
 
 from . import metrics
 from .db.queue import WorkQueue
+from .retry import DEFAULT_MAX_BACKOFF_S, Failure, backoff_ms, classify
 
 
 class Work(Protocol):
@@ -29,7 +30,6 @@ class Work(Protocol):
 W = TypeVar("W", bound=Work)
 
 IDLE_POLL_S = 30.0
-MAX_BACKOFF_S = 300.0
 
 
 def now_ms() -> int:
@@ -41,24 +41,20 @@ def from_ms(ts: int) -> datetime:
     return datetime.fromtimestamp(ts / 1000, UTC)
 
 
-def backoff_ms(attempts: int) -> int:
-    """Exponential backoff with jitter: 1 s, 2 s, 4 s … capped at five minutes."""
-    seconds = min(2.0 ** max(attempts - 1, 0), MAX_BACKOFF_S)
-    return int(seconds * (0.8 + 0.4 * random.random()) * 1000)  # noqa: S311 - jitter only
-
-
-class Permanent(Exception):
-    """A failure that retrying cannot fix: park the item at once."""
-
-
 class QueueWorker(Generic[W]):
+    """`max_attempts` bounds only unexpected failures (a fault of the bridge); None never parks
+    them. Transient failures wait out a backoff capped at `max_backoff_s`, however long."""
+
     def __init__(
         self,
         name: str,
         queue: WorkQueue[W],
         fetch_due: Callable[[int], Awaitable[list[W]]],
         handle: Callable[[W], Awaitable[None]],
-        max_attempts: int,
+        max_attempts: int | None,
+        *,
+        max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
+        concurrency: int = 1,
     ) -> None:
         self.name = name
         self.queue = queue
@@ -66,6 +62,8 @@ class QueueWorker(Generic[W]):
         self.fetch_due = fetch_due
         self.handle = handle
         self.max_attempts = max_attempts
+        self.max_backoff_s = max_backoff_s
+        self.concurrency = concurrency
         self.log = logging.getLogger(f"bridge.worker.{name}")
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -98,39 +96,59 @@ class QueueWorker(Generic[W]):
                 # The store itself is failing (e.g. the database is down): keep trying.
                 failures += 1
                 self.log.exception("Queue %s unavailable, retrying", self.name)
-                timeout = backoff_ms(failures) / 1000
+                timeout = backoff_ms(failures, self.max_backoff_s) / 1000
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), min(timeout, IDLE_POLL_S))
 
     async def run_once(self) -> int:
         """Processes the items due now; returns how many were taken."""
         items = await self.fetch_due(now_ms())
-        for item in items:
-            if self._stopping:
-                break
-            await self._process(item)
+        if self.concurrency <= 1:
+            for item in items:
+                if self._stopping:
+                    break
+                await self._process(item)
+        else:
+            slots = asyncio.Semaphore(self.concurrency)
+
+            async def one(item: W) -> None:
+                async with slots:
+                    if not self._stopping:
+                        await self._process(item)
+
+            await asyncio.gather(*(one(item) for item in items))
         return len(items)
 
     async def _process(self, item: W) -> None:
         try:
             await self.handle(item)
         except Exception as e:
-            attempts = item.attempts + 1
-            dead = isinstance(e, Permanent) or attempts >= self.max_attempts
-            metrics.FAILED.labels(self.name).inc()
-            self.log.exception(
-                "%s %s failed (attempt %d of %d)%s",
-                self.name,
-                item.label,
-                attempts,
-                self.max_attempts,
-                ", parked as a dead letter" if dead else "",
-            )
-            await self.queue.mark_failed(
-                item.key, f"{type(e).__name__}: {e}", now_ms() + backoff_ms(attempts), dead
-            )
+            await self._failed(item, e)
             return
         now = now_ms()
         await self.queue.mark_done(item, now)
         metrics.PROCESSED.labels(self.name).inc()
         metrics.LATENCY.labels(self.name).observe(max(0, now - item.received_at) / 1000)
+
+    async def _failed(self, item: W, error: Exception) -> None:
+        failure = classify(error)
+        attempts = item.attempts + 1
+        dead = failure is Failure.PERMANENT or (
+            failure is Failure.UNEXPECTED
+            and self.max_attempts is not None
+            and attempts >= self.max_attempts
+        )
+        metrics.FAILED.labels(self.name).inc()
+        message = "%s %s failed (%s, attempt %d)%s"
+        args = (self.name, item.label, failure.value, attempts, ", parked" if dead else "")
+        if failure is Failure.TRANSIENT:
+            # Expected while a peer is down: one line, no traceback.
+            self.log.warning(message + ": %s", *args, error)
+        else:
+            self.log.exception(message, *args)
+        await self.queue.mark_failed(
+            item.key,
+            f"{type(error).__name__}: {error}",
+            now_ms() + backoff_ms(attempts, self.max_backoff_s),
+            dead,
+        )

@@ -65,7 +65,9 @@ class Deployment:
             "database": database,
             "webhooks": {"secrets": [self.webhook_secret], "max_body_bytes": 1048576},
             "callbacks": {"url": None, "secret": self.callback_secret},
-            "api": {"tokens": [self.api_token]},
+            "api": {
+                "tokens": [{"token": self.api_token, "scopes": ["read", "documents", "admin"]}]
+            },
             "bridge": {"locale": "ru", "federate": False, "max_attempts": 8},
         }
         for dotted, value in overrides.items():

@@ -8,7 +8,7 @@ from typing import Any
 
 from mautrix.util.async_db import Database
 
-from .upgrade import upgrade_table
+from .schema import upgrade_table
 
 __all__ = ["open_database", "upgrade_table"]
 

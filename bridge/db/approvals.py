@@ -6,56 +6,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mautrix.util.async_db import Connection, Database, Scheme
+from mautrix.util.async_db import Database
 
 
-async def create_approval_tables(conn: Connection, scheme: Scheme) -> None:
-    from .upgrade import serial  # upgrade.py imports this module to call this function
-
-    blob = "BLOB" if scheme == Scheme.SQLITE else "BYTEA"
-    await conn.execute(
-        f"""CREATE TABLE IF NOT EXISTS approval (
-            procurement_id     TEXT NOT NULL,
-            approval_id        TEXT NOT NULL,
-            request            TEXT NOT NULL,
-            document           {blob} NOT NULL,
-            card_outbox_id     BIGINT,
-            poll_outbox_id     BIGINT,
-            file_outbox_id     BIGINT,
-            ended_at           BIGINT,
-            outcome            TEXT,
-            cancel_reason      TEXT,
-            finished           BOOLEAN NOT NULL DEFAULT false,
-            created_at         BIGINT NOT NULL,
-            PRIMARY KEY (procurement_id, approval_id)
-        )"""
-    )
-    # Accepted decisions only, in the order they were taken: the route replays from them.
-    await conn.execute(
-        f"""CREATE TABLE IF NOT EXISTS approval_decision (
-            seq             {serial(scheme)},
-            event_id        TEXT NOT NULL UNIQUE,
-            procurement_id  TEXT NOT NULL,
-            approval_id     TEXT NOT NULL,
-            approver        TEXT NOT NULL,
-            decision        TEXT NOT NULL,
-            comment         TEXT,
-            signature       TEXT,
-            ts              BIGINT NOT NULL
-        )"""
-    )
-    # Every signature file an approver posted, with what the verifier said of it.
-    await conn.execute(
-        """CREATE TABLE IF NOT EXISTS approval_signature (
-            event_id        TEXT PRIMARY KEY,
-            procurement_id  TEXT NOT NULL,
-            approval_id     TEXT NOT NULL,
-            approver        TEXT NOT NULL,
-            ok              BOOLEAN NOT NULL,
-            result          TEXT NOT NULL,
-            ts              BIGINT NOT NULL
-        )"""
-    )
+@dataclass(frozen=True, slots=True)
+class ApprovalKey:
+    procurement_id: str
+    approval_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +27,11 @@ class StoredApproval:
     outcome: str | None
     cancel_reason: str | None
     finished: bool
+    awaiting_document: bool  # requested by URL, not fetched yet
+
+    @property
+    def key(self) -> ApprovalKey:
+        return ApprovalKey(self.procurement_id, self.approval_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +46,7 @@ class StoredDecision:
 
 _COLUMNS = (
     "procurement_id, approval_id, request, card_outbox_id, poll_outbox_id, file_outbox_id, "
-    "ended_at, outcome, cancel_reason, finished"
+    "ended_at, outcome, cancel_reason, finished, awaiting_document"
 )
 
 
@@ -97,17 +59,29 @@ class Approvals:
         procurement_id: str,
         approval_id: str,
         request: dict[str, Any],
-        document: bytes,
+        document: bytes | None,
         now: int,
     ) -> None:
+        """A new route; `document` None while it is being fetched from its URL."""
         await self.db.execute(
-            "INSERT INTO approval (procurement_id, approval_id, request, document, created_at) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (procurement_id, approval_id) DO NOTHING",
+            "INSERT INTO approval (procurement_id, approval_id, request, document, "
+            "awaiting_document, created_at) VALUES ($1, $2, $3, $4, $5, $6) "
+            "ON CONFLICT (procurement_id, approval_id) DO NOTHING",
             procurement_id,
             approval_id,
             json.dumps(request, ensure_ascii=False),
-            document,
+            document or b"",
+            document is None,
             now,
+        )
+
+    async def set_document(self, key: ApprovalKey, document: bytes) -> None:
+        await self.db.execute(
+            "UPDATE approval SET document=$3, awaiting_document=false "
+            "WHERE procurement_id=$1 AND approval_id=$2 AND awaiting_document",
+            key.procurement_id,
+            key.approval_id,
+            document,
         )
 
     async def get(self, procurement_id: str, approval_id: str) -> StoredApproval | None:
@@ -134,12 +108,21 @@ class Approvals:
         )
         return [_approval(r) for r in rows]
 
-    async def unfinished(self) -> list[StoredApproval]:
+    async def due(self, _now: int) -> list[StoredApproval]:
+        """Routes with something to post: a card (once the document is there, or the route
+        ended without it), or the end of a route that is over."""
         rows = await self.db.fetch(
-            f"SELECT {_COLUMNS} FROM approval WHERE NOT finished "  # noqa: S608
+            f"SELECT {_COLUMNS} FROM approval WHERE NOT finished AND ("  # noqa: S608
+            "(card_outbox_id IS NULL AND NOT awaiting_document) OR outcome IS NOT NULL) "
             "ORDER BY created_at"
         )
         return [_approval(r) for r in rows]
+
+    async def has_decision(self, event_id: str) -> bool:
+        found = await self.db.fetchval(
+            "SELECT 1 FROM approval_decision WHERE event_id=$1", event_id
+        )
+        return found is not None
 
     async def by_poll_event(self, poll_event_id: str) -> StoredApproval | None:
         row = await self.db.fetchrow(
@@ -158,7 +141,7 @@ class Approvals:
         return bytes(data)
 
     async def set_posted(
-        self, approval: StoredApproval, file_id: int, card_id: int, poll_id: int
+        self, approval: StoredApproval, file_id: int | None, card_id: int, poll_id: int
     ) -> None:
         await self.db.execute(
             "UPDATE approval SET file_outbox_id=$3, card_outbox_id=$4, poll_outbox_id=$5 "
@@ -281,4 +264,5 @@ def _approval(row: Any) -> StoredApproval:
         outcome=row["outcome"],
         cancel_reason=row["cancel_reason"],
         finished=bool(row["finished"]),
+        awaiting_document=bool(row["awaiting_document"]),
     )

@@ -7,37 +7,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from mautrix.util.async_db import Connection, Database, Scheme
+from mautrix.util.async_db import Database
 
-from .queue import DeadLetter, WorkQueue
+from .queue import WorkQueue
 
 # Stored, never sent: `callbacks.url` was null when the callback arose (see CallbackOutbox).
 DISABLED = "disabled"
-
-
-async def create_callback_tables(conn: Connection, scheme: Scheme) -> None:
-    # Imported here: upgrade.py imports this module to call this function from its v1 step.
-    from .upgrade import QUEUE_COLUMNS, serial
-
-    # `body` is the exact JSON sent, so every retry carries the same bytes under the same
-    # `webhook_id` and the receiver can deduplicate by either.
-    await conn.execute(
-        f"""CREATE TABLE IF NOT EXISTS callback_outbox (
-            id              {serial(scheme)},
-            dedup_key       TEXT NOT NULL UNIQUE,
-            webhook_id      TEXT NOT NULL UNIQUE,
-            procurement_id  TEXT NOT NULL,
-            type            TEXT NOT NULL,
-            body            TEXT NOT NULL,
-            created_at      BIGINT NOT NULL,
-            {QUEUE_COLUMNS}
-        )"""
-    )
-    # Finding each procurement's head of line is a lookup of its oldest pending row.
-    await conn.execute(
-        "CREATE INDEX IF NOT EXISTS callback_outbox_line "
-        "ON callback_outbox (procurement_id, id) WHERE status = 'pending'"
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +57,8 @@ class CallbackOutbox(WorkQueue[OutgoingCallback]):
 
     table = "callback_outbox"
     key = "id"
+    since = "created_at"
+    name = "dedup_key"
 
     def __init__(self, db: Database, enabled: bool = True) -> None:
         super().__init__(db)
@@ -123,7 +100,7 @@ class CallbackOutbox(WorkQueue[OutgoingCallback]):
                 "SELECT id FROM callback_outbox WHERE dedup_key=$1", dedup_key
             )
         elif self.enabled:
-            self.on_new_work()
+            self.notify()
         assert row_id is not None
         return row_id
 
@@ -162,6 +139,3 @@ class CallbackOutbox(WorkQueue[OutgoingCallback]):
             "SELECT status FROM callback_outbox WHERE dedup_key=$1", dedup_key
         )
         return status
-
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        return await self._dead_letters("dedup_key", limit)

@@ -5,66 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mautrix.util.async_db import Connection, Database, Scheme
+from mautrix.util.async_db import Database
 
 from ..domain.ids import DocumentId, EventId, ProcurementId, RoomId, RoomKey, UserId
 from ..domain.registry import DocumentSource, ReadMark, RegisteredDocument, from_ms
-
-
-async def create_document_tables(conn: Connection, scheme: Scheme) -> None:
-    blob = "BYTEA" if scheme in (Scheme.POSTGRES, Scheme.COCKROACH) else "BLOB"
-    # `seq` is the matrix_event seq of the file's event: it orders documents among read
-    # receipts. The bot's own posts are recorded when queued (`outbox_id`); their event id and
-    # seq are filled in once the event is sent and its echo has arrived.
-    await conn.execute(
-        """CREATE TABLE IF NOT EXISTS document (
-            doc_id          TEXT PRIMARY KEY,
-            procurement_id  TEXT NOT NULL,
-            room_id         TEXT NOT NULL,
-            room_key        TEXT NOT NULL,
-            event_id        TEXT UNIQUE,
-            outbox_id       BIGINT UNIQUE,
-            seq             BIGINT,
-            filename        TEXT NOT NULL,
-            mime_type       TEXT,
-            size            BIGINT NOT NULL,
-            sha256          TEXT NOT NULL,
-            uploader        TEXT NOT NULL,
-            uploaded_at     BIGINT NOT NULL,
-            mxc_uri         TEXT NOT NULL,
-            source          TEXT NOT NULL,
-            caption         TEXT
-        )"""
-    )
-    await conn.execute(
-        "CREATE INDEX IF NOT EXISTS document_procurement ON document (procurement_id)"
-    )
-    await conn.execute("CREATE INDEX IF NOT EXISTS document_room ON document (room_id)")
-    # The bridge's own copy of every file: a purge or an admin's media deletion loses nothing.
-    await conn.execute(
-        f"""CREATE TABLE IF NOT EXISTS document_content (
-            doc_id  TEXT PRIMARY KEY,
-            content {blob} NOT NULL
-        )"""
-    )
-    # Each member's latest public read receipt per room (`seq` of the event read).
-    await conn.execute(
-        """CREATE TABLE IF NOT EXISTS read_receipt (
-            room_id  TEXT NOT NULL,
-            user_id  TEXT NOT NULL,
-            event_id TEXT NOT NULL,
-            seq      BIGINT NOT NULL,
-            ts       BIGINT NOT NULL,
-            PRIMARY KEY (room_id, user_id)
-        )"""
-    )
-    # Media the bot uploaded for a post, by the post's dedup key: a retry does not upload again.
-    await conn.execute(
-        """CREATE TABLE IF NOT EXISTS published_media (
-            dedup_key TEXT PRIMARY KEY,
-            mxc_uri   TEXT NOT NULL
-        )"""
-    )
+from .transaction import transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +42,8 @@ class Documents:
     ) -> bool:
         """Stores a document and its bytes together; False if its event (or outbox row) was
         recorded before."""
-        conn: Connection
-        async with self.db.acquire() as conn, conn.transaction():
-            recorded = await conn.fetchval(
+        async with transaction(self.db):
+            recorded = await self.db.fetchval(
                 "INSERT INTO document (doc_id, procurement_id, room_id, room_key, event_id, "
                 "outbox_id, seq, filename, mime_type, size, sha256, uploader, uploaded_at, "
                 "mxc_uri, source, caption) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
@@ -123,7 +67,7 @@ class Documents:
             )
             if recorded is None:
                 return False
-            await conn.execute(
+            await self.db.execute(
                 "INSERT INTO document_content (doc_id, content) VALUES ($1, $2)",
                 document.doc_id,
                 content,
@@ -220,23 +164,21 @@ class Documents:
             marks[r["room_id"]].append(ReadMark(UserId(r["user_id"]), r["seq"], from_ms(r["ts"])))
         return marks
 
-    # Uploads of the bot ----------------------------------------------------------------------
+    # Uploads of the bot ---------------------------------------------------------------------
 
-    async def published_mxc(self, dedup_key: str) -> str | None:
+    async def uploaded_mxc(self, doc_id: str) -> str | None:
+        """The mxc:// URI of a bot's post once its bytes are uploaded."""
         mxc: str | None = await self.db.fetchval(
-            "SELECT mxc_uri FROM published_media WHERE dedup_key=$1", dedup_key
+            "SELECT mxc_uri FROM document WHERE doc_id=$1", doc_id
         )
-        return mxc
+        return mxc or None
 
-    async def remember_mxc(self, dedup_key: str, mxc_uri: str) -> str:
-        """Keeps the first upload for a post; returns the one kept."""
+    async def set_uploaded_mxc(self, doc_id: str, mxc_uri: str) -> str:
+        """Keeps the first upload of a post; returns the one kept."""
         await self.db.execute(
-            "INSERT INTO published_media (dedup_key, mxc_uri) VALUES ($1, $2) "
-            "ON CONFLICT (dedup_key) DO NOTHING",
-            dedup_key,
-            mxc_uri,
+            "UPDATE document SET mxc_uri=$2 WHERE doc_id=$1 AND mxc_uri=''", doc_id, mxc_uri
         )
-        kept = await self.published_mxc(dedup_key)
+        kept = await self.uploaded_mxc(doc_id)
         assert kept is not None
         return kept
 

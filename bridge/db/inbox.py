@@ -9,7 +9,7 @@ from typing import Any
 
 from mautrix.util.async_db import Connection, Scheme
 
-from .queue import DeadLetter, WorkQueue
+from .queue import WorkQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,8 @@ def ephemeral_id(edu: dict[str, Any]) -> str:
 class Inbox(WorkQueue[InboxEvent]):
     table = "matrix_event"
     key = "seq"
+    since = "received_at"
+    name = "event_id"
 
     async def store_transaction(
         self,
@@ -82,7 +84,7 @@ class Inbox(WorkQueue[InboxEvent]):
                     "ON CONFLICT (event_id) DO NOTHING",
                     rows,
                 )
-        self.on_new_work()
+        self.notify()
         return True
 
     async def due(self, now: int, limit: int = 100) -> list[InboxEvent]:
@@ -114,21 +116,24 @@ class Inbox(WorkQueue[InboxEvent]):
         )
         return status
 
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        return await self._dead_letters("event_id", limit)
-
 
 def event_row(ev: dict[str, Any], ephemeral: bool, now: int) -> tuple[Any, ...]:
+    """The columns of an event; the event itself is kept whole as JSON (which escapes what
+    the columns cannot hold: PostgreSQL refuses NUL in text)."""
     state_key = ev.get("state_key")
     origin_ts = ev.get("origin_server_ts")
     return (
-        ev["event_id"],
-        ev.get("room_id"),
-        ev.get("sender"),
-        ev["type"],
-        state_key if isinstance(state_key, str) else None,
+        _column(ev["event_id"]),
+        _column(ev.get("room_id")),
+        _column(ev.get("sender")),
+        _column(ev["type"]),
+        _column(state_key),
         origin_ts if isinstance(origin_ts, int) else None,
         json.dumps(ev, ensure_ascii=False, separators=(",", ":")),
         ephemeral,
         now,
     )
+
+
+def _column(value: object) -> str | None:
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .queue import DeadLetter, WorkQueue
+from .queue import WorkQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,8 @@ class StoredProcurement:
 class Procurements(WorkQueue[ReconcileJob]):
     table = "procurement"
     key = "seq"
+    since = "updated_at"
+    name = "id"
 
     async def save_snapshot(
         self, procurement_id: str, version: int, stage: str, snapshot: str, now: int
@@ -56,7 +58,7 @@ class Procurements(WorkQueue[ReconcileJob]):
         )
         if seq is None:
             return False
-        self.on_new_work()
+        self.notify()
         return True
 
     async def get(self, procurement_id: str) -> StoredProcurement | None:
@@ -75,7 +77,7 @@ class Procurements(WorkQueue[ReconcileJob]):
             procurement_id,
             now,
         )
-        self.on_new_work()
+        self.notify()
 
     async def due(self, now: int, limit: int = 20) -> list[ReconcileJob]:
         rows = await self.db.fetch(
@@ -99,6 +101,3 @@ class Procurements(WorkQueue[ReconcileJob]):
             item.generation,
             now,
         )
-
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        return await self._dead_letters("id", limit)

@@ -8,6 +8,8 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 
 from mautrix.util.async_db import Database
 
+from .transaction import after_commit
+
 
 class Keyed(Protocol):
     @property
@@ -32,17 +34,24 @@ class DeadLetter:
 class WorkQueue(Generic[T]):
     """A table with `status`, `attempts`, `next_attempt_at`, `last_error` columns.
 
-    Subclasses name the table and its integer key column; the names are constants of the code,
-    never input, so building them into the SQL is safe.
+    Subclasses name the table, its integer key column and the column saying since when an item
+    waits; the names are constants of the code, never input, so building them into the SQL is
+    safe.
     """
 
     table: ClassVar[str]
     key: ClassVar[str]
+    since: ClassVar[str]
+    name: ClassVar[str]  # what names an item in the list of dead letters
 
     def __init__(self, db: Database) -> None:
         self.db = db
         # Set by the queue's consumer; called after new work is committed.
         self.on_new_work: Callable[[], None] = _nothing
+
+    def notify(self) -> None:
+        """Wakes the consumer once the work just written is committed."""
+        after_commit(self.on_new_work)
 
     async def mark_done(self, item: T, now: int) -> None:
         await self.db.execute(
@@ -80,6 +89,13 @@ class WorkQueue(Generic[T]):
         )
         return due
 
+    async def oldest_waiting_since(self) -> int | None:
+        """When the longest-waiting pending item arrived (ms), None when nothing waits."""
+        since: int | None = await self.db.fetchval(
+            f"SELECT MIN({self.since}) FROM {self.table} WHERE status='pending'"  # noqa: S608
+        )
+        return since
+
     async def retry_dead(self, key: int) -> bool:
         """Puts a dead letter back in the queue (an operator's request); False if none."""
         row = await self.db.fetchval(
@@ -88,12 +104,12 @@ class WorkQueue(Generic[T]):
             key,
         )
         if row is not None:
-            self.on_new_work()
+            self.notify()
         return row is not None
 
-    async def _dead_letters(self, name_column: str, limit: int) -> list[DeadLetter]:
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         rows = await self.db.fetch(
-            f"SELECT {self.key} AS key, {name_column} AS name, attempts, last_error "  # noqa: S608
+            f"SELECT {self.key} AS key, {self.name} AS name, attempts, last_error "  # noqa: S608
             f"FROM {self.table} WHERE status='dead' ORDER BY {self.key} LIMIT $1",
             limit,
         )

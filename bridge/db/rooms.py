@@ -19,6 +19,7 @@ class ManagedRoom:
     is_space: bool
     creation_id: str
     create_tried: bool
+    party: str | None = None  # the supplier whose members it may hold; None: the buyer's only
 
 
 StateMap = dict[tuple[str, str], dict[str, Any]]
@@ -32,7 +33,7 @@ class Rooms:
 
     async def of_procurement(self, procurement_id: str) -> list[ManagedRoom]:
         rows = await self.db.fetch(
-            "SELECT procurement_id, room_key, room_id, is_space, creation_id, create_tried "
+            f"SELECT {_COLUMNS} "  # noqa: S608
             "FROM managed_room WHERE procurement_id=$1 ORDER BY room_key",
             procurement_id,
         )
@@ -40,7 +41,7 @@ class Rooms:
 
     async def by_room_id(self, room_id: str) -> ManagedRoom | None:
         row = await self.db.fetchrow(
-            "SELECT procurement_id, room_key, room_id, is_space, creation_id, create_tried "
+            f"SELECT {_COLUMNS} "  # noqa: S608
             "FROM managed_room WHERE room_id=$1",
             room_id,
         )
@@ -54,23 +55,37 @@ class Rooms:
         )
         return room_id
 
-    async def intend(self, procurement_id: str, key: str, is_space: bool) -> ManagedRoom:
-        """The row for a room about to be created (made once, with a fresh creation id)."""
+    async def intend(
+        self, procurement_id: str, key: str, is_space: bool, party: str | None
+    ) -> ManagedRoom:
+        """The row for a room about to be created (made once, with a fresh creation id), bound
+        to its party for good."""
         await self.db.execute(
-            "INSERT INTO managed_room (procurement_id, room_key, is_space, creation_id) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (procurement_id, room_key) DO NOTHING",
+            "INSERT INTO managed_room (procurement_id, room_key, is_space, creation_id, party) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (procurement_id, room_key) DO NOTHING",
             procurement_id,
             key,
             is_space,
             uuid.uuid4().hex,
+            party,
         )
         row = await self.db.fetchrow(
-            "SELECT procurement_id, room_key, room_id, is_space, creation_id, create_tried "
+            f"SELECT {_COLUMNS} "  # noqa: S608
             "FROM managed_room WHERE procurement_id=$1 AND room_key=$2",
             procurement_id,
             key,
         )
         return _managed(row)
+
+    async def retire(self, procurement_id: str, key: str, retired_key: str) -> None:
+        """Moves a room off its key for good (see domain.identity): the key is free for a new
+        room, and the old one stays an archive under `retired_key`."""
+        await self.db.execute(
+            "UPDATE managed_room SET room_key=$3 WHERE procurement_id=$1 AND room_key=$2",
+            procurement_id,
+            key,
+            retired_key,
+        )
 
     async def mark_create_tried(self, creation_id: str) -> None:
         await self.db.execute(
@@ -171,6 +186,9 @@ class Rooms:
         return [dict(r) for r in rows]
 
 
+_COLUMNS = "procurement_id, room_key, room_id, is_space, creation_id, create_tried, party"
+
+
 def _managed(row: Any) -> ManagedRoom:
     return ManagedRoom(
         procurement_id=row["procurement_id"],
@@ -179,4 +197,5 @@ def _managed(row: Any) -> ManagedRoom:
         is_space=bool(row["is_space"]),
         creation_id=row["creation_id"],
         create_tried=bool(row["create_tried"]),
+        party=row["party"],
     )

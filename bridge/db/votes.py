@@ -10,6 +10,12 @@ from mautrix.util.async_db import Database
 
 
 @dataclass(frozen=True, slots=True)
+class VoteKey:
+    procurement_id: str
+    vote_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoredVote:
     procurement_id: str
     vote_id: str
@@ -24,6 +30,10 @@ class StoredVote:
     cancel_reason: str | None
     closed_after: int | None
     finished: bool
+
+    @property
+    def key(self) -> VoteKey:
+        return VoteKey(self.procurement_id, self.vote_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,16 +62,19 @@ class Votes:
         room_id: str,
         request: dict[str, Any],
         voters: list[str],
+        closes_at: int,
         now: int,
     ) -> None:
         await self.db.execute(
-            "INSERT INTO vote (procurement_id, vote_id, room_id, request, voters, created_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (procurement_id, vote_id) DO NOTHING",
+            "INSERT INTO vote (procurement_id, vote_id, room_id, request, voters, closes_at, "
+            "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "ON CONFLICT (procurement_id, vote_id) DO NOTHING",
             procurement_id,
             vote_id,
             room_id,
             json.dumps(request, ensure_ascii=False),
             json.dumps(voters),
+            closes_at,
             now,
         )
 
@@ -81,11 +94,28 @@ class Votes:
         )
         return _vote(row) if row else None
 
-    async def unfinished(self) -> list[StoredVote]:
+    async def due(self, now: int) -> list[StoredVote]:
+        """Votes with something to do now: not posted, past their deadline, or closed but not
+        finished."""
         rows = await self.db.fetch(
-            f"SELECT {_COLUMNS} FROM vote WHERE NOT finished ORDER BY created_at"  # noqa: S608
+            f"SELECT {_COLUMNS} FROM vote WHERE NOT finished AND (card_outbox_id IS NULL "  # noqa: S608
+            "OR closed_at IS NOT NULL OR closes_at <= $1) ORDER BY closes_at, created_at",
+            now,
         )
         return [_vote(r) for r in rows]
+
+    async def next_deadline(self) -> int | None:
+        """The earliest deadline of an open vote (ms)."""
+        at: int | None = await self.db.fetchval(
+            "SELECT MIN(closes_at) FROM vote WHERE NOT finished AND closed_at IS NULL"
+        )
+        return at
+
+    async def procurement_of(self, vote_id: str) -> str | None:
+        found: str | None = await self.db.fetchval(
+            "SELECT procurement_id FROM vote WHERE vote_id=$1", vote_id
+        )
+        return found
 
     async def open_in_room(self, room_id: str) -> list[StoredVote]:
         rows = await self.db.fetch(
@@ -105,10 +135,9 @@ class Votes:
             poll_id,
         )
 
-    async def set_flag(self, vote: StoredVote, flag: str) -> None:
-        assert flag in ("pinned", "finished")
+    async def set_finished(self, vote: StoredVote) -> None:
         await self.db.execute(
-            f"UPDATE vote SET {flag}=true WHERE procurement_id=$1 AND vote_id=$2",  # noqa: S608
+            "UPDATE vote SET finished=true WHERE procurement_id=$1 AND vote_id=$2",
             vote.procurement_id,
             vote.vote_id,
         )

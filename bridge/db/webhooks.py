@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .queue import DeadLetter, WorkQueue
+from .queue import WorkQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,8 @@ class StoredWebhook:
 class WebhookInbox(WorkQueue[StoredWebhook]):
     table = "webhook"
     key = "seq"
+    since = "received_at"
+    name = "webhook_id"
 
     async def store(
         self, webhook_id: str, type: str, procurement_id: str | None, body: str, now: int
@@ -46,12 +48,20 @@ class WebhookInbox(WorkQueue[StoredWebhook]):
         )
         if seq is None:
             return False
-        self.on_new_work()
+        self.notify()
         return True
 
     async def has(self, webhook_id: str) -> bool:
         found = await self.db.fetchval("SELECT 1 FROM webhook WHERE webhook_id=$1", webhook_id)
         return found is not None
+
+    async def by_id(self, webhook_id: str) -> StoredWebhook | None:
+        row = await self.db.fetchrow(
+            "SELECT seq, webhook_id, type, body, attempts, received_at FROM webhook "
+            "WHERE webhook_id=$1",
+            webhook_id,
+        )
+        return None if row is None else _stored(row)
 
     async def pending_snapshots(self, procurement_id: str) -> list[Any]:
         """Snapshots of a procurement received but not applied yet (their `data`)."""
@@ -69,21 +79,19 @@ class WebhookInbox(WorkQueue[StoredWebhook]):
             now,
             limit,
         )
-        return [
-            StoredWebhook(
-                seq=r["seq"],
-                webhook_id=r["webhook_id"],
-                type=r["type"],
-                data=json.loads(r["body"])["data"],
-                attempts=r["attempts"],
-                received_at=r["received_at"],
-            )
-            for r in rows
-        ]
+        return [_stored(r) for r in rows]
 
     async def count(self) -> int:
         total: int = await self.db.fetchval("SELECT COUNT(*) FROM webhook")
         return total
 
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        return await self._dead_letters("webhook_id", limit)
+
+def _stored(row: Any) -> StoredWebhook:
+    return StoredWebhook(
+        seq=row["seq"],
+        webhook_id=row["webhook_id"],
+        type=row["type"],
+        data=json.loads(row["body"])["data"],
+        attempts=row["attempts"],
+        received_at=row["received_at"],
+    )

@@ -11,9 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from ruamel.yaml import YAML
-
-from ..config import Config
+from ..config import Config, write_secret_file
 from ..core import BridgeCore
 from ..localsynapse import LocalSynapse, free_port
 from .scenario import PASSWORD, ROOT, SIGNERS, Scenario
@@ -71,7 +69,7 @@ def write_bridge_config(directory: Path, synapse: LocalSynapse, bridge_port: int
     }
     config.fill_generated()
     config.save()
-    YAML().dump(config.registration(), directory / "registration.yaml")
+    write_secret_file(directory / "registration.yaml", config.registration())
     return config
 
 

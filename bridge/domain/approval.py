@@ -142,7 +142,11 @@ Effect = StepDecided | Completed
 # --- parsing ---------------------------------------------------------------------------
 
 
-def parse_approval_request(data: object, path: str = "data") -> ApprovalRequest:
+def parse_approval_request(
+    data: object, path: str = "data", *, content_required: bool = True
+) -> ApprovalRequest:
+    """An `approval.requested` payload; `content_required=False` reads one stored without its
+    document's bytes (they are kept apart)."""
     reader = Reader(data, path)
     approvers = reader.users("approvers", optional=False)
     if not approvers:
@@ -153,7 +157,7 @@ def parse_approval_request(data: object, path: str = "data") -> ApprovalRequest:
         procurement_id=ProcurementId(read_id(reader, "procurement_id")),
         approval_id=ApprovalId(read_id(reader, "approval_id")),
         initiator=reader.user("initiator"),
-        document=parse_document(reader.obj("document"), content_required=True),
+        document=parse_document(reader.obj("document"), content_required=content_required),
         mode=reader.enum("mode", ApprovalMode),
         approvers=approvers,
         group=reader.opt_text("group", max_len=300),

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -36,31 +38,195 @@ class Card:
 # A line of a card: its plain text and its HTML (already escaped).
 _Line = tuple[str, str]
 
+# Matrix refuses an event over 65,536 bytes of canonical JSON, and the bot edits its cards in
+# place: the edit carries the card twice (the "* " fallback and m.new_content). A card may so
+# take 12,000 + 16,000 bytes as JSON strings (UTF-8, escapes counted), its edit about 56,300,
+# under events.MAX_CONTENT_BYTES (60,000) which leaves the envelope its room. The HTML gets
+# the larger share because its tags come on top of the very same text.
+BODY_BYTES = 12_000
+HTML_BYTES = 16_000
+# A 60,000-character rejection comment is still one line: it must not crowd out the card.
+LINE_CHARS = 1_000
+CUT = "…"
+
+
+def _json_bytes(text: str) -> int:
+    """What `text` takes inside a JSON string: UTF-8, quotes and control characters escaped."""
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8", "surrogatepass")) - 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Size:
+    """A card's share of the event, body and HTML apart, in `_json_bytes`."""
+
+    body: int
+    html: int
+
+    def __add__(self, other: _Size) -> _Size:
+        return _Size(self.body + other.body, self.html + other.html)
+
+    def __sub__(self, other: _Size) -> _Size:
+        return _Size(self.body - other.body, self.html - other.html)
+
+    def within(self, room: _Size) -> bool:
+        return self.body <= room.body and self.html <= room.html
+
+
+def _size_of(body: Sequence[str], html: str) -> _Size:
+    # Each body line is joined to the card by a newline, which JSON writes as two bytes.
+    return _Size(sum(_json_bytes(line) + 2 for line in body), _json_bytes(html))
+
+
+_CARD_ROOM = _Size(BODY_BYTES, HTML_BYTES)
+# Kept back while listing items for what usually follows a list: the note under the
+# documents, an approval's outcome and reason (a full line of Cyrillic is ~2 KB).
+_TAIL_ROOM = _Size(3_000, 3_500)
+# Always kept for the «…» that says that lines were left out.
+_CUT_ROOM = _size_of([CUT], f"<p>{CUT}</p>")
+
+
+def _fitting(start: _Size, sizes: Sequence[_Size], room: _Size) -> int:
+    """How many of `sizes`, in order, fit into `room` after `start`."""
+    used = start
+    for count, size in enumerate(sizes):
+        used += size
+        if not used.within(room):
+            return count
+    return len(sizes) if start.within(room) else 0
+
 
 class _CardBuilder:
-    """Collects a card block by block, so that body and HTML cannot drift apart."""
+    """Collects a card block by block, so that body and HTML cannot drift apart, and keeps it
+    within BODY_BYTES and HTML_BYTES, so that even its edit is an event Matrix accepts.
 
-    __slots__ = ("_body", "_html")
+    Over the budget, a list shows the items that fit and «… и ещё N»; lines that do not fit
+    are left out for a «…», and so is everything after them.
+    """
 
-    def __init__(self, title: str) -> None:
-        self._body = [title]
-        self._html = [f"<h4>{escape(title)}</h4>"]
+    __slots__ = ("_body", "_full", "_html", "_left", "_locale")
+
+    def __init__(self, title: str, locale: Locale) -> None:
+        self._body: list[str] = []
+        self._html: list[str] = []
+        self._locale = locale
+        self._left = _CARD_ROOM - _CUT_ROOM
+        self._full = False
+        self.section(title)
+
+    def section(self, title: str) -> None:
+        """A card of its own within this one (the live vote: its terms, then its progress)."""
+        plain = _cut(title)
+        self._add(["", plain] if self._body else [plain], f"<h4>{escape(plain)}</h4>")
 
     def lines(self, *lines: _Line | None) -> None:
-        present = [line for line in lines if line is not None]
-        if present:
-            self._body.extend(plain for plain, _ in present)
-            self._html.append("<p>" + "<br>".join(markup for _, markup in present) + "</p>")
+        if self._full:
+            return
+        present = [_cut_line(line) for line in lines if line is not None]
+        if not present:
+            return
+        sizes = [_size_of([plain], f"{markup}<br>") for plain, markup in present]
+        count = _fitting(_size_of([], "<p></p>"), sizes, self._left)
+        if count:
+            shown = present[:count]
+            self._add(
+                [plain for plain, _ in shown],
+                "<p>" + "<br>".join(markup for _, markup in shown) + "</p>",
+            )
+        if count < len(present):
+            self._overflow()
 
     def items(self, heading: str | None, items: Sequence[_Line]) -> None:
-        if heading is not None:
-            self._body.append(f"{heading}:")
-            self._html.append(f"<p><b>{escape(heading)}:</b></p>")
-        self._body.extend(f"• {plain}" for plain, _ in items)
-        self._html.append("<ul>" + "".join(f"<li>{markup}</li>" for _, markup in items) + "</ul>")
+        if self._full:
+            return
+        rows = [_cut_line(item) for item in items]
+        body = [] if heading is None else [f"{heading}:"]
+        html = "" if heading is None else f"<p><b>{escape(heading)}:</b></p>"
+        sizes = [_size_of([f"• {plain}"], f"<li>{markup}</li>") for plain, markup in rows]
+        count = _fitting(_size_of(body, html + "<ul></ul>"), sizes, self._left - _TAIL_ROOM)
+        shown = rows[:count]
+        body.extend(f"• {plain}" for plain, _ in shown)
+        if shown or count == len(rows):
+            html += "<ul>" + "".join(f"<li>{markup}</li>" for _, markup in shown) + "</ul>"
+        if count < len(rows):
+            more = _w(self._locale, "more_items").format(count=len(rows) - count)
+            body.append(more)
+            html += f"<p><i>{escape(more)}</i></p>"
+        self._add(body, html)
 
     def build(self) -> Card:
         return Card("\n".join(self._body), "".join(self._html))
+
+    def _add(self, body: list[str], html: str) -> None:
+        size = _size_of(body, html)
+        if self._full or not size.within(self._left):
+            self._overflow()
+            return
+        self._body.extend(body)
+        self._html.append(html)
+        self._left -= size
+
+    def _overflow(self) -> None:
+        # The room for this mark was never handed out (`_CUT_ROOM`).
+        if not self._full:
+            self._full = True
+            self._body.append(CUT)
+            self._html.append(f"<p>{CUT}</p>")
+
+
+def _cut(plain: str) -> str:
+    return plain if len(plain) <= LINE_CHARS else plain[: LINE_CHARS - 1] + CUT
+
+
+# Markup as the cards make it: tags, character references, and text escape() made safe.
+_MARKUP = re.compile(r"<(/?)([a-zA-Z0-9]+)[^>]*>|&#?\w+;|[^<&]+|.", re.DOTALL)
+_VOID_TAGS = frozenset({"br"})
+
+
+def _cut_line(line: _Line) -> _Line:
+    plain, markup = line
+    return _cut(plain), _cut_markup(markup)
+
+
+def _cut_markup(markup: str) -> str:
+    """`markup` cut as `_cut` cuts its text: after the same number of visible characters,
+    never inside a tag or a character reference, and with the tags it opened closed."""
+    if len(markup) <= LINE_CHARS:  # the visible text is never longer than the markup
+        return markup
+    tokens = list(_MARKUP.finditer(markup))
+    if sum(_visible_chars(token) for token in tokens) <= LINE_CHARS:
+        return markup
+    kept: list[str] = []
+    open_tags: list[str] = []
+    left = LINE_CHARS - 1
+    for token in tokens:
+        if token.group(2):
+            _follow_tag(open_tags, token.group(2).lower(), closing=bool(token.group(1)))
+        elif left == 0:
+            break
+        elif _visible_chars(token) > left:
+            # Only a run of text can be longer: a character reference is one character.
+            kept.append(token.group(0)[:left])
+            break
+        else:
+            left -= _visible_chars(token)
+        kept.append(token.group(0))
+    return "".join(kept) + CUT + "".join(f"</{tag}>" for tag in reversed(open_tags))
+
+
+def _visible_chars(token: re.Match[str]) -> int:
+    text = token.group(0)
+    if token.group(2):
+        return 0
+    return 1 if text.startswith("&") and len(text) > 1 else len(text)
+
+
+def _follow_tag(open_tags: list[str], tag: str, *, closing: bool) -> None:
+    # The cards' markup nests properly: a closing tag closes the innermost open one.
+    if closing:
+        if open_tags:
+            open_tags.pop()
+    elif tag not in _VOID_TAGS:
+        open_tags.append(tag)
 
 
 def _text(plain: str) -> _Line:
@@ -114,8 +280,17 @@ def _name(user: UserId, names: Mapping[UserId, str] | None) -> str:
 
 def voting_card(state: VoteState, locale: Locale = Locale.RU) -> Card:
     """The seed's voting card: what is voted on, the terms, the rules of this vote."""
+    card = _CardBuilder(_terms_title(state, locale), locale)
+    _write_terms(card, state, locale)
+    return card.build()
+
+
+def _terms_title(state: VoteState, locale: Locale) -> str:
+    return f"{_w(locale, 'vote')}: {state.request.question}"
+
+
+def _write_terms(card: _CardBuilder, state: VoteState, locale: Locale) -> None:
     request = state.request
-    card = _CardBuilder(f"{_w(locale, 'vote')}: {request.question}")
     if request.subject is not None:
         card.lines(*_subject_lines(request.subject, locale))
     card.lines(
@@ -127,7 +302,6 @@ def voting_card(state: VoteState, locale: Locale = Locale.RU) -> Card:
         _italic(_w(locale, "secret" if not request.disclosed else "open")),
     )
     card.lines(_text(_w(locale, "how_to_vote")))
-    return card.build()
 
 
 def _subject_lines(subject: VoteSubject, locale: Locale) -> list[_Line | None]:
@@ -184,24 +358,41 @@ def turnout_line(state: VoteState, locale: Locale = Locale.RU) -> str:
 
 def vote_status_card(state: VoteState, locale: Locale = Locale.RU) -> Card:
     """The progress of a vote, for the pinned card and the «голосование» command."""
-    request = state.request
     if not state.is_open:
         return vote_result_card(state, locale)
-    card = _CardBuilder(f"{_w(locale, 'vote_running')}: {request.question}")
+    card = _CardBuilder(_progress_title(state, locale), locale)
+    _write_progress(card, state, locale)
+    return card.build()
+
+
+def _progress_title(state: VoteState, locale: Locale) -> str:
+    return f"{_w(locale, 'vote_running')}: {state.request.question}"
+
+
+def _write_progress(card: _CardBuilder, state: VoteState, locale: Locale) -> None:
     card.lines(
         _text(turnout_line(state, locale)),
-        _field(_w(locale, "until"), format_datetime(request.closes_at, locale)),
+        _field(_w(locale, "until"), format_datetime(state.request.closes_at, locale)),
     )
-    return card.build()
 
 
 def vote_result_card(state: VoteState, locale: Locale = Locale.RU) -> Card:
     """The result: per option, turnout and quorum, outcome, and how the vote closed."""
+    card = _CardBuilder(_result_title(state, locale), locale)
+    _write_result(card, state, locale)
+    return card.build()
+
+
+def _result_title(state: VoteState, locale: Locale) -> str:
+    cancelled = state.close_reason is CloseReason.CANCELLED
+    title = _w(locale, "vote_cancelled" if cancelled else "vote_done")
+    return f"{title}: {state.request.question}"
+
+
+def _write_result(card: _CardBuilder, state: VoteState, locale: Locale) -> None:
     request = state.request
     result = tally(state)
     cancelled = state.close_reason is CloseReason.CANCELLED
-    title = _w(locale, "vote_cancelled" if cancelled else "vote_done")
-    card = _CardBuilder(f"{title}: {request.question}")
     card.items(
         _w(locale, "results"),
         [_text(f"{c.option.label} — {c.count}") for c in result.counts],
@@ -221,15 +412,22 @@ def vote_result_card(state: VoteState, locale: Locale = Locale.RU) -> Card:
         closed,
         _field(_w(locale, "reason"), state.cancel_reason) if state.cancel_reason else None,
     )
-    return card.build()
 
 
 def live_vote_card(state: VoteState, locale: Locale = Locale.RU) -> Card:
     """The voting card as posted and then kept current by edits: the terms, then the progress
-    while open («Проголосовало 6 из 10 · кворум 6 — набран»), the result once closed."""
-    terms = voting_card(state, locale)
-    status = vote_status_card(state, locale) if state.is_open else vote_result_card(state, locale)
-    return Card(f"{terms.body}\n\n{status.body}", terms.html + status.html)
+    while open («Проголосовало 6 из 10 · кворум 6 — набран»), the result once closed.
+
+    One card, not two glued together, so that terms and progress share one budget."""
+    card = _CardBuilder(_terms_title(state, locale), locale)
+    _write_terms(card, state, locale)
+    if state.is_open:
+        card.section(_progress_title(state, locale))
+        _write_progress(card, state, locale)
+    else:
+        card.section(_result_title(state, locale))
+        _write_result(card, state, locale)
+    return card.build()
 
 
 def open_votes_card(
@@ -239,8 +437,8 @@ def open_votes_card(
 ) -> Card:
     """The «голосование» command: open votes, their progress and who has not answered yet."""
     if not states:
-        return _CardBuilder(_w(locale, "no_open_votes")).build()
-    card = _CardBuilder(_w(locale, "open_votes"))
+        return _CardBuilder(_w(locale, "no_open_votes"), locale).build()
+    card = _CardBuilder(_w(locale, "open_votes"), locale)
     for state in states:
         answered = {b.user for b in state.counted_ballots()}
         waiting = [_name(user, names) for user in state.voters if user not in answered]
@@ -270,7 +468,7 @@ def approval_card(
     what = " ".join(
         part for part in (info.type, f"№ {info.number}" if info.number else None) if part
     )
-    card = _CardBuilder(f"{_w(locale, 'approval')}: {what or info.filename}")
+    card = _CardBuilder(f"{_w(locale, 'approval')}: {what or info.filename}", locale)
     card.lines(
         _field(_w(locale, "series"), info.series) if info.series else None,
         (
@@ -355,13 +553,13 @@ def _reason_line(state: ApprovalState, locale: Locale) -> _Line | None:
 def signature_card(result: Mapping[str, object], locale: Locale = Locale.RU) -> Card:
     """What the bot says of a signature file: verified, or which check failed and why."""
     if result.get("ok"):
-        card = _CardBuilder(_w(locale, "signature_ok"))
+        card = _CardBuilder(_w(locale, "signature_ok"), locale)
         card.lines(
             _field(_w(locale, "signature_signer"), str(result.get("signer_subject") or "—")),
             _text(_w(locale, "signature_next")),
         )
         return card.build()
-    card = _CardBuilder(_w(locale, "signature_bad"))
+    card = _CardBuilder(_w(locale, "signature_bad"), locale)
     check = str(result.get("failed_check") or "parse")
     card.lines(
         _field(_w(locale, "signature_check"), WORDS[locale].get(f"check_{check}", check)),
@@ -396,7 +594,7 @@ def context_card(
     must never name anything the room's members may not see.
     """
     kind_name, purpose = ROOM_KINDS[locale].get(room_kind, (room_kind, ""))
-    card = _CardBuilder(_w(locale, "created"))
+    card = _CardBuilder(_w(locale, "created"), locale)
     room = f"{kind_name}: {room_subject}" if room_subject else kind_name
     link = None
     if url is not None and _is_web_url(url):
@@ -424,7 +622,7 @@ def _is_web_url(url: str) -> bool:
 
 def help_card(locale: Locale = Locale.RU) -> Card:
     title, about, commands, aliases = HELP[locale]
-    card = _CardBuilder(title)
+    card = _CardBuilder(title, locale)
     card.lines(_text(about))
     card.items(
         None,
@@ -445,11 +643,11 @@ def refusal_message(errcode: str, locale: Locale = Locale.RU) -> str | None:
 def refusal_card(error: Refused | InvalidInput, locale: Locale = Locale.RU) -> Card:
     """The bot's reply when a command or a decision is refused."""
     if isinstance(error, InvalidInput):
-        card = _CardBuilder(f"{_w(locale, 'invalid')}: {error.error}")
+        card = _CardBuilder(f"{_w(locale, 'invalid')}: {error.error}", locale)
         card.lines(_italic(_w(locale, "help_hint")))
         return card.build()
     message = refusal_message(error.errcode, locale) or error.error
-    card = _CardBuilder(f"{_w(locale, 'refused')}: {message}")
+    card = _CardBuilder(f"{_w(locale, 'refused')}: {message}", locale)
     if (
         isinstance(error, ApprovalRefused)
         and error.code is RefusalCode.NOT_YOUR_TURN
@@ -463,7 +661,7 @@ def incident_card(
     kind: str, sender: str, locale: Locale = Locale.RU, room_name: str | None = None
 ) -> Card:
     """The bot's alert when something policy could not stop happened (kind: redaction, …)."""
-    card = _CardBuilder(f"⚠️ {_w(locale, 'incident_' + kind)}")
+    card = _CardBuilder(f"⚠️ {_w(locale, 'incident_' + kind)}", locale)
     card.lines(
         _field(_w(locale, "room"), room_name) if room_name else None,
         _field(_w(locale, "incident_by"), sender),
@@ -483,8 +681,8 @@ def documents_card(
     """The «документы» command: this room's files, oldest first (only this room's: a
     supplier must never learn of another supplier's files)."""
     if not documents:
-        return _CardBuilder(_w(locale, "no_documents")).build()
-    card = _CardBuilder(_w(locale, "documents"))
+        return _CardBuilder(_w(locale, "no_documents"), locale).build()
+    card = _CardBuilder(_w(locale, "documents"), locale)
     card.items(None, [_document_line(d, names, locale) for d in documents])
     card.lines(_italic(_w(locale, "documents_note")))
     return card.build()
@@ -513,7 +711,7 @@ def seen_card(
 ) -> Card:
     """The «кто видел» command: who has read the room past the document, and the caveat
     that private read receipts never reach the bot."""
-    card = _CardBuilder(f"{_w(locale, 'seen')}: {document.filename}")
+    card = _CardBuilder(f"{_w(locale, 'seen')}: {document.filename}", locale)
     card.lines(
         _field(
             _w(locale, "uploaded_by"),
@@ -537,8 +735,8 @@ def seen_card(
 def document_not_found_card(query: str, locale: Locale = Locale.RU) -> Card:
     """No file of this room matches what was asked (other rooms are never searched)."""
     if not query:
-        return _CardBuilder(_w(locale, "no_documents")).build()
-    card = _CardBuilder(f"{_w(locale, 'document_not_found')}: {query}")
+        return _CardBuilder(_w(locale, "no_documents"), locale).build()
+    card = _CardBuilder(f"{_w(locale, 'document_not_found')}: {query}", locale)
     card.lines(_italic(_w(locale, "help_hint")))
     return card.build()
 
@@ -547,7 +745,7 @@ def document_too_large_card(
     filename: str, size: int | None, limit: int, locale: Locale = Locale.RU
 ) -> Card:
     """A file posted in a room that the registry cannot keep: over `documents.max_bytes`."""
-    card = _CardBuilder(f"⚠️ {_w(locale, 'document_too_large')}: {filename}")
+    card = _CardBuilder(f"⚠️ {_w(locale, 'document_too_large')}: {filename}", locale)
     shown = file_size(size, locale) if size is not None else f"> {file_size(limit, locale)}"
     card.lines(
         _text(_w(locale, "document_limit").format(size=shown, limit=file_size(limit, locale)))

@@ -8,13 +8,11 @@ from enum import Enum
 
 class Command(Enum):
     HELP = "help"
-    STATUS = "status"
     VOTE = "vote"
     DOCUMENTS = "documents"
     SEEN = "seen"
     APPROVE = "approve"
     REJECT = "reject"
-    SEARCH = "search"
 
 
 # Longest phrases first, so "кто видел" wins over a shorter prefix.
@@ -24,8 +22,6 @@ _WORDS: tuple[tuple[str, Command], ...] = tuple(
             "помощь": Command.HELP,
             "справка": Command.HELP,
             "help": Command.HELP,
-            "статус": Command.STATUS,
-            "status": Command.STATUS,
             "голосование": Command.VOTE,
             "vote": Command.VOTE,
             "документы": Command.DOCUMENTS,
@@ -37,8 +33,6 @@ _WORDS: tuple[tuple[str, Command], ...] = tuple(
             "approve": Command.APPROVE,
             "отклонить": Command.REJECT,
             "reject": Command.REJECT,
-            "поиск": Command.SEARCH,
-            "search": Command.SEARCH,
         }.items(),
         key=lambda kv: -len(kv[0]),
     )

@@ -3,6 +3,8 @@ matrix-js-sdk, DESIGN §4.5), formatted notices and their in-place edits."""
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +20,18 @@ POLL_DISCLOSED = "org.matrix.msc3381.poll.disclosed"
 POLL_UNDISCLOSED = "org.matrix.msc3381.poll.undisclosed"
 TEXT = "org.matrix.msc1767.text"
 HTML_FORMAT = "org.matrix.custom.html"
+
+# Matrix refuses an event whose canonical JSON exceeds 65,536 bytes. The content is most of it;
+# the homeserver adds the envelope (room, sender and event ids, up to 20 prev and a few auth
+# event ids, hashes, signatures: 1-3 KB), and the sender adds its outbox marker. 5,536 bytes
+# are room enough for all of that, while 60,000 still hold an edit of the largest card.
+MAX_CONTENT_BYTES = 60_000
+# Where `fit_content` cut a text. Without words, as the locale is not known there; callers
+# that know it pass WORDS[locale]["message_cut"].
+CUT_MARK = "… ✂"
+# A poll's fallback text keeps at least this much before its question and answers are cut:
+# without it, clients that cannot show polls would show an empty message.
+_POLL_FALLBACK_FLOOR = 1_000
 
 
 def poll_start_content(
@@ -115,3 +129,124 @@ def edit_content(original_event_id: EventId, new_content: Mapping[str, Any]) -> 
 def pinned_events_content(event_ids: Iterable[EventId]) -> dict[str, Any]:
     """Content of `m.room.pinned_events` state."""
     return {"pinned": list(dict.fromkeys(event_ids))}
+
+
+def fit_content(
+    content: Mapping[str, Any], max_bytes: int = MAX_CONTENT_BYTES, marker: str = CUT_MARK
+) -> dict[str, Any]:
+    """`content` as it may be sent: unchanged if its JSON fits in `max_bytes`, else with its
+    texts cut (each ending in `marker`) so that clients still show something sensible.
+
+    A message, or both parts of its edit, loses its HTML first, then its body is cut. A poll
+    loses its fallback text first, then its question and answer labels are cut; its answer
+    ids and their number never change. Raises ValueError when even that is too large: such
+    content can never be sent.
+    """
+    if content_bytes(content) <= max_bytes:
+        return dict(content)
+    fitted = copy.deepcopy(dict(content))
+    if isinstance(fitted.get(POLL_START), dict):
+        _fit_poll(fitted, max_bytes, marker)
+    else:
+        _fit_message(fitted, max_bytes, marker)
+    size = content_bytes(fitted)
+    if size > max_bytes:
+        raise ValueError(
+            f"the event content takes {size} bytes even with its texts cut, "
+            f"over the {max_bytes} a Matrix event may hold"
+        )
+    return fitted
+
+
+def content_bytes(content: Mapping[str, Any]) -> int:
+    """The size of `content` as the homeserver counts it: compact JSON in UTF-8."""
+    text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _fit_message(content: dict[str, Any], max_bytes: int, marker: str) -> None:
+    new_content = content.get("m.new_content")
+    parts = [content, new_content] if isinstance(new_content, dict) else [content]
+    # The plain body says it all without the HTML; the edit's fallback goes first, being
+    # read only by clients that do not know edits.
+    for part in parts:
+        if content_bytes(content) <= max_bytes:
+            return
+        part.pop("formatted_body", None)
+        part.pop("format", None)
+    texts = [
+        (part, key) for part in parts for key in ("body", TEXT) if isinstance(part.get(key), str)
+    ]
+    _cut_texts(content, texts, max_bytes, marker)
+
+
+def _fit_poll(content: dict[str, Any], max_bytes: int, marker: str) -> None:
+    if isinstance(content.get(TEXT), str):
+        # Clients that show the poll never read its fallback text: it gives way first.
+        fallback = content[TEXT]
+        content[TEXT] = ""
+        room = max(max_bytes - content_bytes(content), _POLL_FALLBACK_FLOOR)
+        content[TEXT] = _cut_text(fallback, room, marker)
+    if content_bytes(content) <= max_bytes:
+        return
+    poll = content[POLL_START]
+    labels = [poll.get("question"), *(poll.get("answers") or [])]
+    texts = [
+        (label, TEXT)
+        for label in labels
+        if isinstance(label, dict) and isinstance(label.get(TEXT), str)
+    ]
+    _cut_texts(content, texts, max_bytes, marker)
+
+
+def _cut_texts(
+    content: dict[str, Any],
+    texts: Sequence[tuple[dict[str, Any], str]],
+    max_bytes: int,
+    marker: str,
+) -> None:
+    """Cuts the texts (each a mapping and its key) to one common size, the largest with which
+    `content` fits: short texts stay whole, long ones share what the short ones leave."""
+    originals = [holder[key] for holder, key in texts]
+    for holder, key in texts:
+        holder[key] = ""
+    room = max_bytes - content_bytes(content)
+    cap = _common_cap([_text_bytes(text) for text in originals], room)
+    for (holder, key), text in zip(texts, originals, strict=True):
+        holder[key] = _cut_text(text, cap, marker)
+
+
+def _common_cap(sizes: Sequence[int], room: int) -> int:
+    """The largest cap for which the sizes, each capped, add up to no more than `room`."""
+    low, high = 0, max(sizes, default=0)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if sum(min(size, middle) for size in sizes) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _cut_text(text: str, max_bytes: int, marker: str) -> str:
+    """The longest start of `text` that, with `marker`, takes at most `max_bytes` in JSON;
+    `text` itself if it fits, "" if not even the marker does."""
+    if _text_bytes(text) <= max_bytes:
+        return text
+    room = max_bytes - _text_bytes(marker)
+    if room < 0:
+        return ""
+    # A longer start never takes fewer bytes: bisect for the longest that fits.
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _text_bytes(text[:middle]) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + marker
+
+
+def _text_bytes(text: str) -> int:
+    """What `text` takes inside a JSON string (escapes counted), without its quotes."""
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8", "surrogatepass")) - 2

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from .identity import shown_subject
 from .ids import ApprovalId, ProcurementId, RoomKey, SupplierId, UserId
 from .locale import Locale
 from .snapshot import Snapshot, Stage, Supplier
@@ -355,9 +356,11 @@ def _present(
 
 
 def _vanished(snapshot: Snapshot, kind: RoomKind, subject: str | None, t: _Texts) -> _Candidate:
-    """An existing room whose subject left the snapshot: an archive for the manager alone."""
+    """An existing room whose subject left the snapshot (or a retired one): an archive for the
+    manager alone."""
     number = snapshot.display_number
-    subject = subject or ""
+    key = room_key(kind, subject or None)
+    subject = shown_subject(subject or "")
     name, purpose = {
         RoomKind.ORG: (t.org.format(number=number), t.org_topic),
         RoomKind.SUPPLIER: (
@@ -379,7 +382,7 @@ def _vanished(snapshot: Snapshot, kind: RoomKind, subject: str | None, t: _Texts
         ),
     }[kind]
     return _Candidate(
-        key=room_key(kind, subject or None),
+        key=key,
         kind=kind,
         open=False,
         members=frozenset((snapshot.manager,)),
@@ -510,7 +513,7 @@ def _supplier_spaces(
             )
     prefix = supplier_space_key(SupplierId(""))
     for known in known_keys:
-        gone = known.removeprefix(prefix)
+        gone = shown_subject(known.removeprefix(prefix))
         if known.startswith(prefix) and gone and known not in spaces:
             spaces[RoomKey(known)] = _space(
                 snapshot,

@@ -124,52 +124,69 @@ _KICK_REASON = {
 def diff(plan: Plan, observed: Iterable[ObservedRoom], *, bot: UserId) -> list[Effect]:
     """The effects that bring Matrix to the plan, in the order to apply them.
 
-    Missing rooms are created first (spaces before rooms), then each room's policy, names
-    and members are fixed (kicks before invites), then space relations (removals first).
-    Nothing is emitted for a room that matches, and no room is ever removed.
+    Access is taken away before any is given, across the whole plan: policy is locked
+    (archives, drifted power levels and join rules) and people are kicked first, then rooms
+    leave the spaces that no longer list them; only then are missing rooms created (spaces
+    before rooms), names fixed, people invited and rooms added to their spaces. A pass cut
+    short anywhere has never granted what a later step was to take away. Nothing is emitted for
+    a room that matches, and no room is ever removed.
     """
     seen = {room.key: room for room in observed}
-    effects: list[Effect] = [CreateRoom(spec) for spec in plan.specs if spec.key not in seen]
+    locks: list[Effect] = []
+    kicks: list[Effect] = []
+    detach: list[Effect] = []
+    creates: list[Effect] = []
+    fixes: list[Effect] = []
+    invites: list[Effect] = []
+    attach: list[Effect] = []
     for spec in plan.specs:
-        effects.extend(_room_effects(spec, seen.get(spec.key), bot, plan.locale))
+        room = seen.get(spec.key)
+        members: frozenset[UserId] = frozenset()
+        if room is None:
+            creates.append(CreateRoom(spec))
+        else:
+            locks.extend(_lock_effects(spec, room))
+            members = room.members
+            kicks.extend(
+                Kick(spec.key, user, _KICK_REASON[plan.locale])
+                for user in sorted(members - spec.members - {bot})
+            )
+            fixes.extend(_name_effects(spec, room))
+        invites.extend(Invite(spec.key, user) for user in sorted(spec.members - members - {bot}))
     for spec in plan.specs:
-        effects.extend(_parent_effects(spec, seen.get(spec.key)))
+        for effect in _parent_effects(spec, seen.get(spec.key)):
+            (attach if effect.present else detach).append(effect)
     orders = {spec.key: spec.order for spec in plan.specs}
     for space in plan.spaces:
         wanted = plan.children.get(space.key, ())
-        effects.extend(_child_effects(space.key, wanted, orders, seen.get(space.key)))
-    return effects
+        for child in _child_effects(space.key, wanted, orders, seen.get(space.key)):
+            (attach if child.present else detach).append(child)
+    return locks + kicks + detach + creates + fixes + invites + attach
 
 
-def _room_effects(
-    spec: RoomSpec, room: ObservedRoom | None, bot: UserId, locale: Locale
-) -> list[Effect]:
+def _lock_effects(spec: RoomSpec, room: ObservedRoom) -> list[Effect]:
     effects: list[Effect] = []
-    members: frozenset[UserId] = frozenset()
-    if room is not None:
-        # Lock an archive before anything else, so nobody posts while the rest is applied.
-        if room.archived != spec.archived or not room.power_levels_ok:
-            effects.append(SetPowerLevels(spec.key, spec.archived))
-        if not room.access_ok:
-            effects.append(SetAccessRules(spec.key))
-        if room.name != spec.name:
-            effects.append(SetName(spec.key, spec.name))
-        if room.topic != spec.topic:
-            effects.append(SetTopic(spec.key, spec.topic))
-        if room.context != spec.context:
-            effects.append(SetContext(spec.key, spec.context))
-        members = room.members
-        effects.extend(
-            Kick(spec.key, user, _KICK_REASON[locale])
-            for user in sorted(members - spec.members - {bot})
-        )
-    effects.extend(Invite(spec.key, user) for user in sorted(spec.members - members - {bot}))
+    if room.archived != spec.archived or not room.power_levels_ok:
+        effects.append(SetPowerLevels(spec.key, spec.archived))
+    if not room.access_ok:
+        effects.append(SetAccessRules(spec.key))
     return effects
 
 
-def _parent_effects(spec: RoomSpec, room: ObservedRoom | None) -> list[Effect]:
+def _name_effects(spec: RoomSpec, room: ObservedRoom) -> list[Effect]:
+    effects: list[Effect] = []
+    if room.name != spec.name:
+        effects.append(SetName(spec.key, spec.name))
+    if room.topic != spec.topic:
+        effects.append(SetTopic(spec.key, spec.topic))
+    if room.context != spec.context:
+        effects.append(SetContext(spec.key, spec.context))
+    return effects
+
+
+def _parent_effects(spec: RoomSpec, room: ObservedRoom | None) -> list[SetSpaceParent]:
     parents = room.parents if room is not None else frozenset()
-    effects: list[Effect] = [
+    effects: list[SetSpaceParent] = [
         SetSpaceParent(spec.key, old, present=False)
         for old in sorted(parents)
         if old != spec.parent
@@ -184,9 +201,9 @@ def _child_effects(
     wanted: tuple[RoomKey, ...],
     orders: Mapping[RoomKey, str],
     room: ObservedRoom | None,
-) -> list[Effect]:
+) -> list[SetSpaceChild]:
     children: Mapping[RoomKey, str | None] = room.children if room is not None else {}
-    effects: list[Effect] = [
+    effects: list[SetSpaceChild] = [
         SetSpaceChild(space_key, old, present=False, order=None)
         for old in sorted(set(children) - set(wanted))
     ]

@@ -11,12 +11,16 @@ from enum import Enum
 from typing import Any
 
 from .ids import DocumentId, EventId, ProcurementId, RoomId, RoomKey, UserId
+from .text import clean_text
 
 # Files as Matrix clients send them (m.image and the rest are files too).
 FILE_MSGTYPES = frozenset({"m.file", "m.image", "m.video", "m.audio"})
 _MIME = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
 )
+# A file name as people give it (a file system's limit); a caption as `document.published`.
+MAX_FILENAME = 255
+MAX_CAPTION = 4000
 _MXC = re.compile(r"^mxc://([A-Za-z0-9.:\[\]-]{1,255})/([A-Za-z0-9_-]{1,255})$")
 OCTET_STREAM = "application/octet-stream"
 
@@ -83,8 +87,10 @@ def parse_file_message(content: Mapping[str, Any]) -> FileMessage | None:
     body = content.get("body") if isinstance(content.get("body"), str) else None
     filename = content.get("filename") if isinstance(content.get("filename"), str) else None
     # Matrix 1.10 captions: with `filename` present, a different `body` is the caption.
-    name = (filename or body or "").strip() or "file"
+    name = clean_text((filename or body or "").strip(), MAX_FILENAME, single_line=True) or "file"
     caption = body if filename and body and body != filename else None
+    if caption is not None:
+        caption = clean_text(caption, MAX_CAPTION)
     info = content.get("info")
     mime = info.get("mimetype") if isinstance(info, Mapping) else None
     return FileMessage(url, name, checked_mime(mime), caption)

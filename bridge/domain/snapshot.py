@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -157,36 +156,6 @@ def parse_snapshot(data: object, path: str = "data") -> Snapshot:
     )
     _check_suppliers_are_outsiders(snapshot, suppliers)
     return snapshot
-
-
-def check_successor(previous: Snapshot, current: Snapshot, path: str = "data") -> None:
-    """Refuse a newer snapshot that would hand one supplier's room to another.
-
-    Rooms keep their whole history (`history_visibility: shared`), so a specification or
-    shipment that changed supplier would show the old supplier's conversation to the new one.
-    The plan is stateless and cannot see this; whoever applies snapshots in order calls this.
-    """
-    _check_same_suppliers(
-        previous.specifications, current.specifications, f"{path}.specifications"
-    )
-    _check_same_suppliers(previous.shipments, current.shipments, f"{path}.shipments")
-
-
-def _check_same_suppliers(
-    previous: Sequence[Specification | Shipment],
-    current: Sequence[Specification | Shipment],
-    path: str,
-) -> None:
-    old_suppliers = {item.id: item.supplier_id for item in previous}
-    for i, item in enumerate(current):
-        old = old_suppliers.get(item.id)
-        if old is not None and old != item.supplier_id:
-            raise InvalidInput(
-                f"{path}[{i}].supplier_id",
-                f"was {old!r}: the supplier of {item.id!r} cannot change; "
-                "list it under a new id instead",
-                "M_INVALID_PARAM",
-            )
 
 
 def _id(r: Reader, key: str) -> str:

@@ -105,6 +105,8 @@ WORDS: dict[Locale, dict[str, str]] = {
         "document_not_found": "Документ не найден в этом чате",
         "document_too_large": "Файл не внесён в реестр документов",
         "document_limit": "Размер файла {size}, а допустимо не больше {limit}.",
+        "more_items": "… и ещё {count}",
+        "message_cut": "… (сообщение сокращено)",
     },
     Locale.EN: {
         "vote": "Vote",
@@ -204,6 +206,8 @@ WORDS: dict[Locale, dict[str, str]] = {
         "document_not_found": "No such document in this chat",
         "document_too_large": "The file was not added to the document registry",
         "document_limit": "The file is {size}, over the limit of {limit}.",
+        "more_items": "… and {count} more",
+        "message_cut": "… (message shortened)",
     },
 }
 
@@ -323,7 +327,6 @@ HELP: dict[Locale, tuple[str, str, list[tuple[str, str]], str]] = {
         "веду согласования с электронной подписью и реестр документов; ничего не удаляется.",
         [
             ("помощь", "этот список"),
-            ("статус", "этап закупки, открытые голосования и согласования"),
             ("голосование", "ход голосования в этом чате"),
             ("документы", "документы закупки, доступные в этом чате"),
             (
@@ -336,10 +339,8 @@ HELP: dict[Locale, tuple[str, str, list[tuple[str, str]], str]] = {
                 "подписи (.p7s или .sig)",
             ),
             ("отклонить <причина>", "отклонить документ, причина обязательна"),
-            ("поиск <слова>", "поиск по сообщениям и документам закупки"),
         ],
-        "Команды понимаются и по-английски: help, status, vote, documents, seen, approve, "
-        "reject, search.",
+        "Команды понимаются и по-английски: help, vote, documents, seen, approve, reject.",
     ),
     Locale.EN: (
         "System assistant commands",
@@ -348,7 +349,6 @@ HELP: dict[Locale, tuple[str, str, list[tuple[str, str]], str]] = {
         "approvals with electronic signatures and the document registry; nothing is deleted.",
         [
             ("help", "this list"),
-            ("status", "the procurement's stage, open votes and approvals"),
             ("vote", "how the vote in this chat is going"),
             ("documents", "the procurement's documents visible in this chat"),
             (
@@ -361,10 +361,9 @@ HELP: dict[Locale, tuple[str, str, list[tuple[str, str]], str]] = {
                 "(.p7s or .sig)",
             ),
             ("reject <reason>", "reject the document, a reason is required"),
-            ("search <words>", "search the procurement's messages and documents"),
         ],
-        "Russian commands work too: помощь, статус, голосование, документы, кто видел, "
-        "согласовать, отклонить, поиск.",
+        "Russian commands work too: помощь, голосование, документы, кто видел, согласовать, "
+        "отклонить.",
     ),
 }
 

@@ -1,19 +1,21 @@
-"""Approval routes in Matrix: the document and its card, decisions and signatures, the outcome."""
+"""Approval routes: the document and its card, decisions and signatures, the outcome. A
+decision is written with everything it causes (the outcome, callbacks, the card's edit) in
+one transaction; the Matrix side goes out through the outbox."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ..db.approvals import Approvals, StoredApproval, StoredDecision
-from ..db.callbacks import CallbackOutbox
-from ..db.outbox import MatrixOutbox
-from ..db.procurements import Procurements
-from ..db.rooms import ManagedRoom, Rooms
-from ..db.webhooks import StoredWebhook, WebhookInbox
+from ..db.approvals import ApprovalKey, StoredApproval, StoredDecision
+from ..db.outbox import Relation
+from ..db.rooms import ManagedRoom
+from ..db.store import Store
+from ..db.webhooks import StoredWebhook
 from ..domain.approval import (
     ApprovalRefused,
     ApprovalRequest,
@@ -40,20 +42,25 @@ from ..domain.cards import (
 from ..domain.commands import Command, ParsedCommand
 from ..domain.document import check_document, check_sha256
 from ..domain.errors import InvalidInput, Refused
-from ..domain.events import card_content, parse_poll_response, poll_end_content, poll_start_content
-from ..domain.ids import ApprovalId, EventId, UserId
+from ..domain.events import card_content, parse_poll_response, poll_start_content
+from ..domain.ids import ApprovalId, UserId
 from ..domain.locale import Locale
 from ..domain.plan import ApprovalRoomInput, RoomKind, parse_room_key, room_key
 from ..domain.webhooks import ParsedWebhook
+from ..feature import Feature, JsonView, Scope
+from ..retry import Permanent
 from ..signature import SignatureVerifier
-from ..worker import Permanent, from_ms, now_ms
-from .ticker import Ticker
-from .webhooks import latest_snapshot
+from ..timer import ItemTimer
+from ..worker import from_ms, now_ms
+from .procurements import latest_snapshot
 
 log = logging.getLogger("bridge.approvals")
 
+APPROVAL_PATH = "/api/v1/procurements/{id}/approvals/{approval_id}"
 _SIGNATURE_SUFFIXES = (".p7s", ".sig", ".p7m", ".sgn")
 _SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
+# A comment goes into the card and the callback: long enough for any reason people write.
+MAX_COMMENT = 2000
 
 
 class DocumentPort(Protocol):
@@ -71,7 +78,7 @@ class DocumentPort(Protocol):
 
     async def download(self, mxc: str) -> bytes: ...
 
-    async def fetch_url(self, url: str) -> bytes: ...
+    async def ask_fetch(self, webhook: StoredWebhook, procurement_id: str, url: str) -> None: ...
 
 
 def approval_state(approval: StoredApproval, decisions: list[StoredDecision]) -> ApprovalState:
@@ -88,7 +95,15 @@ def approval_state(approval: StoredApproval, decisions: list[StoredDecision]) ->
 
 
 def _request(approval: StoredApproval) -> ApprovalRequest:
-    return parse_approval_request(approval.request)
+    # Stored without the document's bytes, which are kept apart.
+    return parse_approval_request(approval.request, content_required=False)
+
+
+def _stored_request(data: Any) -> dict[str, Any]:
+    """The request as kept: the document's bytes are not repeated inside it."""
+    stored = json.loads(json.dumps(data))
+    stored.get("document", {}).pop("content_base64", None)
+    return dict(stored)
 
 
 def _title(request: ApprovalRequest) -> str:
@@ -100,12 +115,7 @@ def _title(request: ApprovalRequest) -> str:
 class ApprovalKeeper:
     def __init__(
         self,
-        approvals: Approvals,
-        procurements: Procurements,
-        rooms: Rooms,
-        outbox: MatrixOutbox,
-        callbacks: CallbackOutbox,
-        webhooks: WebhookInbox,
+        store: Store,
         verifier: SignatureVerifier,
         documents: DocumentPort,
         request_reconcile: Callable[[str], Awaitable[None]],
@@ -113,12 +123,11 @@ class ApprovalKeeper:
         locale: Locale,
         max_document_bytes: int,
     ) -> None:
-        self.approvals = approvals
-        self.procurements = procurements
-        self.rooms = rooms
-        self.outbox = outbox
-        self.callbacks = callbacks
-        self.webhooks = webhooks
+        self.store = store
+        self.approvals = store.approvals
+        self.rooms = store.rooms
+        self.outbox = store.outbox
+        self.callbacks = store.callbacks
         self.verifier = verifier
         self.documents = documents
         self.request_reconcile = request_reconcile
@@ -126,17 +135,33 @@ class ApprovalKeeper:
         self.locale = locale
         self.max_document_bytes = max_document_bytes
         self._lock = asyncio.Lock()
-        self.ticker = Ticker("approval-keeper", self._tick)
+        self.timer = ItemTimer("approvals", self.approvals.due, self._settle, lambda a: a.key)
+
+    def feature(self) -> Feature:
+        return Feature(
+            name="approvals",
+            webhooks={
+                "approval.requested": self.approval_requested,
+                "approval.cancelled": self.approval_cancelled,
+            },
+            admissions=(self.admit,),
+            commands={Command.APPROVE: self.on_command, Command.REJECT: self.on_command},
+            listeners=(self.on_event,),
+            routes=(JsonView(APPROVAL_PATH, self.view, Scope.READ),),
+            timers=(self.timer,),
+            fetched={"approval.requested": self.document_fetched},
+        )
 
     # Webhooks -------------------------------------------------------------------------------
 
     async def admit(self, webhook: ParsedWebhook) -> None:
         if isinstance(webhook.value, ApprovalRequest):
             await self._check_people(webhook.value)
+            await self._check_new(webhook.value)
 
     async def _check_people(self, request: ApprovalRequest) -> None:
         """Approval rooms are internal: no supplier's member may be in one."""
-        snapshot = await latest_snapshot(self.procurements, self.webhooks, request.procurement_id)
+        snapshot = await latest_snapshot(self.store, request.procurement_id)
         if snapshot.stage.closed:
             raise Refused(
                 f"procurement {request.procurement_id} is {snapshot.stage.value}",
@@ -149,6 +174,18 @@ class ApprovalKeeper:
                     "ORG_PROCUREMENT_SUPPLIER_IN_APPROVAL",
                 )
 
+    async def _check_new(self, request: ApprovalRequest) -> None:
+        """An approval id names one route for good: its room holds that route's people and
+        document, so another request under the same id is refused, not merged."""
+        known = await self.approvals.get(request.procurement_id, request.approval_id)
+        if known is None or _same_route(_request(known), request):
+            return
+        raise Refused(
+            f"approval {request.approval_id} of procurement {request.procurement_id} exists "
+            "with another document or other participants; use a new approval_id",
+            "ORG_PROCUREMENT_APPROVAL_EXISTS",
+        )
+
     async def approval_requested(self, webhook: StoredWebhook) -> None:
         request = parse_approval_request(webhook.data)
         if await self.approvals.get(request.procurement_id, request.approval_id) is None:
@@ -157,22 +194,44 @@ class ApprovalKeeper:
             except Refused as e:
                 raise Permanent(f"{e.errcode}: {e.error}") from e
             data = request.document.content
-            if data is None:
-                assert request.document.url is not None
-                data = await self.documents.fetch_url(request.document.url)
-            try:
-                check_document(len(data), self.max_document_bytes)
-                if request.document.info.sha256:
-                    check_sha256(data, request.document.info.sha256)
-            except InvalidInput as e:
-                raise Permanent(f"{e.path}: {e.error}") from e
-            await self.approvals.create(
-                request.procurement_id, request.approval_id, webhook.data, data, now_ms()
-            )
+            if data is not None:
+                self._check_bytes(request, data)
+            async with self.store.transaction():
+                await self.approvals.create(
+                    request.procurement_id,
+                    request.approval_id,
+                    _stored_request(webhook.data),
+                    data,
+                    now_ms(),
+                )
+                if data is None:
+                    assert request.document.url is not None
+                    await self.documents.ask_fetch(
+                        webhook, request.procurement_id, request.document.url
+                    )
+                # Its room is part of the procurement's plan from now on.
+                await self.request_reconcile(request.procurement_id)
             log.info("Approval %s of %s opened", request.approval_id, request.procurement_id)
-        # Its room is part of the procurement's plan from now on.
-        await self.request_reconcile(request.procurement_id)
-        self.ticker.wake()
+        else:
+            await self.request_reconcile(request.procurement_id)
+        self.timer.wake()
+
+    async def document_fetched(self, webhook: StoredWebhook, data: bytes) -> None:
+        """The document of an approval requested by URL has arrived."""
+        request = parse_approval_request(webhook.data)
+        self._check_bytes(request, data)
+        await self.approvals.set_document(
+            ApprovalKey(request.procurement_id, request.approval_id), data
+        )
+        self.timer.wake()
+
+    def _check_bytes(self, request: ApprovalRequest, data: bytes) -> None:
+        try:
+            check_document(len(data), self.max_document_bytes)
+            if request.document.info.sha256:
+                check_sha256(data, request.document.info.sha256)
+        except InvalidInput as e:
+            raise Permanent(f"{e.path}: {e.error}") from e
 
     async def approval_cancelled(self, webhook: StoredWebhook) -> None:
         cancelled = parse_approval_cancel(webhook.data)
@@ -181,12 +240,12 @@ class ApprovalKeeper:
             found = [a for a in found if a.procurement_id == cancelled.procurement_id]
         if len(found) != 1:
             raise Permanent(f"unknown or ambiguous approval {cancelled.approval_id}")
-        async with self._lock:
-            approval = found[0]
+        async with self._lock, self.store.transaction():
+            approval = await self._reload(found[0].key)
             state = approval_state(approval, await self.approvals.decisions(approval))
             state, effects = cancel(state, cancelled.reason, datetime.now(UTC))
             await self._apply(approval, state, effects, None)
-        self.ticker.wake()
+        self.timer.wake()
 
     # The plan's input -----------------------------------------------------------------------
 
@@ -216,8 +275,6 @@ class ApprovalKeeper:
     async def on_command(
         self, room: ManagedRoom, event: dict[str, Any], command: ParsedCommand
     ) -> Card | None:
-        if command.command not in (Command.APPROVE, Command.REJECT):
-            return None
         approval = await self._approval_of(room)
         if approval is None:
             return None
@@ -229,7 +286,8 @@ class ApprovalKeeper:
         parsed = parse_poll_response(content)
         if parsed is not None:
             approval = await self.approvals.by_poll_event(parsed[0])
-            if approval is None or not parsed[1]:
+            # Only an answer in the approval's own room counts.
+            if approval is None or not parsed[1] or not _in_room_of(room, approval):
                 return
             answer = parsed[1][0]
             if answer not in ("approve", "reject"):
@@ -242,7 +300,7 @@ class ApprovalKeeper:
         if _is_signature_file(content):
             approval = await self._approval_of(room)
             if approval is not None:
-                await self._on_signature(room, approval, event)
+                await self._on_signature(approval, event)
 
     async def _decide(
         self,
@@ -251,10 +309,22 @@ class ApprovalKeeper:
         decision: Decision,
         comment: str | None,
     ) -> Card | None:
-        """Applies one decision; returns the refusal to reply with, or None when taken."""
+        """Applies one decision; returns the refusal to reply with, or None when taken (or
+        taken before: a decision event is applied once, with all its effects)."""
         approver = str(event["sender"])
-        async with self._lock:
-            approval = await self._reload(approval)
+        if comment is not None and len(comment) > MAX_COMMENT:
+            comment = comment[: MAX_COMMENT - 1] + "…"
+        async with self._lock, self.store.transaction():
+            if await self.approvals.has_decision(event["event_id"]):
+                return None
+            approval = await self._reload(approval.key)
+            if approval.awaiting_document:
+                return refusal_card(
+                    Refused(
+                        "the document has not arrived yet", "ORG_PROCUREMENT_DOCUMENT_PENDING"
+                    ),
+                    self.locale,
+                )
             state = approval_state(approval, await self.approvals.decisions(approval))
             signature = await self.approvals.signature_of(approval, approver)
             signature_ok = None if signature is None else signature[0]
@@ -269,7 +339,7 @@ class ApprovalKeeper:
             except ApprovalRefused as e:
                 return refusal_card(e, self.locale)
             details = None if signature is None else signature[1]
-            if not await self.approvals.add_decision(
+            await self.approvals.add_decision(
                 event["event_id"],
                 approval,
                 approver,
@@ -277,9 +347,9 @@ class ApprovalKeeper:
                 comment,
                 details,
                 int(at.timestamp() * 1000),
-            ):
-                return None  # this event was applied before
+            )
             await self._apply(approval, state, effects, details)
+        self.timer.wake()
         return None
 
     async def _apply(
@@ -289,6 +359,7 @@ class ApprovalKeeper:
         effects: tuple[Any, ...],
         signature: dict[str, Any] | None,
     ) -> None:
+        """Everything a decision or a cancellation causes, in the caller's transaction."""
         key = f"{approval.procurement_id}:{approval.approval_id}"
         now = now_ms()
         for effect in effects:
@@ -312,36 +383,31 @@ class ApprovalKeeper:
                     approval_completed_payload(state),
                     now,
                 )
-        approval = await self._reload(approval)
+        approval = await self._reload(approval.key)
         if approval.card_outbox_id is not None:
             await self._edit_card(approval, state, f"{len(state.steps)}:{now}")
-        self.ticker.wake()
 
-    async def _on_signature(
-        self, room: ManagedRoom, approval: StoredApproval, event: dict[str, Any]
-    ) -> None:
+    async def _on_signature(self, approval: StoredApproval, event: dict[str, Any]) -> None:
         content = event.get("content") or {}
         approver = str(event["sender"])
         request = _request(approval)
-        if approver not in request.approvers:
+        if approver not in request.approvers or approval.awaiting_document:
             return
-        try:
-            signature = await self.documents.download(str(content["url"]))
-        except Exception as e:
-            log.warning("Could not fetch signature %s: %s", event["event_id"], e)
-            raise
+        signature = await self.documents.download(str(content["url"]))
         document = await self.approvals.document(approval)
         result = await self.verifier.verify_async(signature, document, approver)
         details = result.as_dict()
         ts = event.get("origin_server_ts")
-        await self.approvals.add_signature(
-            event["event_id"],
-            approval,
-            approver,
-            result.ok,
-            details,
-            ts if isinstance(ts, int) else now_ms(),
-        )
+        async with self.store.transaction():
+            await self.approvals.add_signature(
+                event["event_id"],
+                approval,
+                approver,
+                result.ok,
+                details,
+                ts if isinstance(ts, int) else now_ms(),
+            )
+            await self.reply(event, signature_card(details, self.locale))
         log.info(
             "Signature %s by %s for %s: %s",
             event["event_id"],
@@ -349,43 +415,44 @@ class ApprovalKeeper:
             approval.approval_id,
             "verified" if result.ok else f"refused at {details['failed_check']}",
         )
-        await self.reply(event, signature_card(details, self.locale))
 
     # Posting and finishing ------------------------------------------------------------------
 
-    async def _tick(self) -> bool:
-        """Settles every approval that is not finished; True while there are any."""
-        pending = await self.approvals.unfinished()
-        for approval in pending:
-            async with self._lock:
-                await self._settle(await self._reload(approval))
-        return bool(pending)
-
     async def _settle(self, approval: StoredApproval) -> None:
+        """Posts the document and its card once the room and the document are there; finishes
+        an ended route. Each in one transaction, so a retry never posts twice."""
         key = room_key(RoomKind.APPROVAL, approval.approval_id)
         room_id = await self.rooms.room_id_of(approval.procurement_id, key)
         if room_id is None:
             return  # being created by reconciliation
-        state = approval_state(approval, await self.approvals.decisions(approval))
-        if approval.card_outbox_id is None:
-            await self._post(approval, room_id, state)
-            approval = await self._reload(approval)
-        if approval.outcome is not None:
-            await self._finish(approval, room_id, state)
+        async with self._lock, self.store.transaction():
+            approval = await self._reload(approval.key)
+            if approval.finished:
+                return
+            state = approval_state(approval, await self.approvals.decisions(approval))
+            if approval.card_outbox_id is None:
+                if approval.awaiting_document and approval.outcome is None:
+                    return  # posted with its document once it arrives
+                await self._post(approval, room_id, state)
+                approval = await self._reload(approval.key)
+            if approval.outcome is not None:
+                await self._finish(approval, room_id, state)
 
     async def _post(self, approval: StoredApproval, room_id: str, state: ApprovalState) -> None:
-        """The document, its card and the decision poll; each once however often this runs."""
+        """The document (if it has arrived), its card and the decision poll."""
         request = state.request
         info = request.document.info
         prefix = f"approval:{approval.procurement_id}:{approval.approval_id}"
-        file_id = await self.documents.post_file(
-            room_id,
-            f"{prefix}:file",
-            info.filename,
-            info.mime_type or "application/octet-stream",
-            await self.approvals.document(approval),
-            None,
-        )
+        file_id = None
+        if not approval.awaiting_document:
+            file_id = await self.documents.post_file(
+                room_id,
+                f"{prefix}:file",
+                info.filename,
+                info.mime_type or "application/octet-stream",
+                await self.approvals.document(approval),
+                None,
+            )
         now = now_ms()
         card_id = await self.outbox.enqueue(
             f"{prefix}:card", room_id, "m.room.message", await self._card(state, room_id), now
@@ -400,16 +467,15 @@ class ApprovalKeeper:
     async def _finish(self, approval: StoredApproval, room_id: str, state: ApprovalState) -> None:
         prefix = f"approval:{approval.procurement_id}:{approval.approval_id}"
         if approval.poll_outbox_id is not None:
-            poll_event_id = await self.outbox.event_id_of(approval.poll_outbox_id)
-            if poll_event_id is None:
-                return  # the poll is not out yet; end it once it is
             text = approval_card(state, self.locale).body
             await self.outbox.enqueue(
                 f"{prefix}:end",
                 room_id,
                 "org.matrix.msc3381.poll.end",
-                poll_end_content(EventId(poll_event_id), text),
+                {"org.matrix.msc3381.poll.end": {}, "org.matrix.msc1767.text": text},
                 now_ms(),
+                related_id=approval.poll_outbox_id,
+                relation=Relation.REFERENCE,
             )
         await self._edit_card(approval, state, "final")
         await self.approvals.set_finished(approval)
@@ -421,28 +487,27 @@ class ApprovalKeeper:
         key = room_key(RoomKind.APPROVAL, approval.approval_id)
         room_id = await self.rooms.room_id_of(approval.procurement_id, key)
         assert room_id is not None
-        await self.outbox.enqueue(
+        await self.outbox.enqueue_edit(
             f"approval:{approval.procurement_id}:{approval.approval_id}:edit:{why}",
             room_id,
-            "m.room.message",
             await self._card(state, room_id),
+            approval.card_outbox_id,
             now_ms(),
-            edit_of=approval.card_outbox_id,
         )
 
     async def _card(self, state: ApprovalState, room_id: str) -> dict[str, Any]:
         names = {UserId(k): name for k, name in (await self.rooms.display_names(room_id)).items()}
         return card_content(approval_card(state, self.locale, names))
 
-    async def _reload(self, approval: StoredApproval) -> StoredApproval:
-        fresh = await self.approvals.get(approval.procurement_id, approval.approval_id)
+    async def _reload(self, key: ApprovalKey) -> StoredApproval:
+        fresh = await self.approvals.get(key.procurement_id, key.approval_id)
         assert fresh is not None
         return fresh
 
     # Reading --------------------------------------------------------------------------------
 
-    async def view(self, procurement_id: str, approval_id: str) -> dict[str, Any] | None:
-        approval = await self.approvals.get(procurement_id, ApprovalId(approval_id))
+    async def view(self, params: Mapping[str, str]) -> dict[str, Any] | None:
+        approval = await self.approvals.get(params["id"], ApprovalId(params["approval_id"]))
         if approval is None:
             return None
         decisions = await self.approvals.decisions(approval)
@@ -452,6 +517,24 @@ class ApprovalKeeper:
             if step["approver"] in signatures:
                 step["signature"]["verification"] = signatures[step["approver"]]
         return view
+
+
+def _same_route(known: ApprovalRequest, new: ApprovalRequest) -> bool:
+    """Whether a repeated request names the same route (the bytes are compared by the sha256
+    each names, or not at all when neither does)."""
+    return (
+        known.initiator == new.initiator
+        and known.approvers == new.approvers
+        and known.mode == new.mode
+        and known.require_signature == new.require_signature
+        and known.document.info == new.document.info
+    )
+
+
+def _in_room_of(room: ManagedRoom, approval: StoredApproval) -> bool:
+    return room.procurement_id == approval.procurement_id and room.key == room_key(
+        RoomKind.APPROVAL, approval.approval_id
+    )
 
 
 def _is_signature_file(content: dict[str, Any]) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from mautrix.api import Method, Path
@@ -12,51 +12,44 @@ from mautrix.errors import MatrixRequestError, MForbidden
 from mautrix.types import RoomID
 
 from .. import metrics
-from ..db.direct import DirectChats
 from ..db.inbox import InboxEvent
-from ..db.outbox import MatrixOutbox
-from ..db.rooms import ManagedRoom, Rooms
+from ..db.rooms import ManagedRoom
+from ..db.store import Store
 from ..domain.cards import Card, help_card, incident_card
-from ..domain.commands import Command, ParsedCommand, parse_command
+from ..domain.commands import Command, parse_command
 from ..domain.events import card_content
 from ..domain.locale import Locale
 from ..domain.plan import ORG_KEY
+from ..feature import CommandHandler, EphemeralListener, EventListener
 from ..worker import now_ms
 from .reconciler import CREATION_ID
 
 log = logging.getLogger("bridge.bot")
 
-# A command in a managed room: (room, the message event, the parsed command) → the reply,
-# or None when the command is not this handler's.
-CommandHandler = Callable[[ManagedRoom, dict[str, Any], ParsedCommand], Awaitable[Card | None]]
-# Anything else posted in a managed room (poll answers, files, …).
-EventListener = Callable[[ManagedRoom, dict[str, Any]], Awaitable[None]]
-# Ephemeral events (read receipts).
-EphemeralListener = Callable[[dict[str, Any]], Awaitable[None]]
-
 
 class Bot:
+    """Routes what happens in Matrix: managed rooms' state and incidents here, commands and
+    other events to the features that declared them (set by core before the start)."""
+
     def __init__(
         self,
         client: ClientAPI,
-        outbox: MatrixOutbox,
-        direct_chats: DirectChats,
-        rooms: Rooms,
+        store: Store,
         request_reconcile: Callable[[str], Awaitable[None]],
         domain: str,
         locale: Locale,
     ) -> None:
         self.client = client
-        self.outbox = outbox
-        self.direct_chats = direct_chats
-        self.rooms = rooms
+        self.outbox = store.outbox
+        self.direct_chats = store.direct_chats
+        self.rooms = store.rooms
         self.request_reconcile = request_reconcile
         self.domain = domain
         self.locale = locale
         self.mxid = str(client.mxid)
-        self.command_handlers: list[CommandHandler] = []
-        self.listeners: list[EventListener] = []
-        self.ephemeral_listeners: list[EphemeralListener] = []
+        self.commands: Mapping[Command, CommandHandler] = {}
+        self.listeners: Sequence[EventListener] = ()
+        self.ephemeral_listeners: Sequence[EphemeralListener] = ()
 
     async def handle(self, item: InboxEvent) -> None:
         """Processes one stored event; safe to repeat (every effect is keyed by the event id)."""
@@ -174,12 +167,12 @@ class Bot:
         if parsed.command is Command.HELP:
             await self.reply(event, help_card(self.locale))
             return True
-        for handler in self.command_handlers:
-            card = await handler(room, event, parsed)
-            if card is not None:
-                await self.reply(event, card)
-                return True
-        return False
+        handler = self.commands.get(parsed.command)
+        card = None if handler is None else await handler(room, event, parsed)
+        if card is None:
+            return False
+        await self.reply(event, card)
+        return True
 
     # Everything else: direct chats -----------------------------------------------------------
 

@@ -1,22 +1,23 @@
 """The document registry in Matrix: files posted in managed rooms recorded with their bytes,
-`document.published` posted, read receipts kept, and the «документы» / «кто видел» commands."""
+`document.published` posted (fetched from its URL in a queue of its own), read receipts kept,
+and the «документы» / «кто видел» commands."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
-import aiohttp
 from mautrix.client import ClientAPI
 
-from ..db.callbacks import CallbackOutbox
-from ..db.documents import Documents, StoredDocument
-from ..db.outbox import MatrixOutbox
-from ..db.procurements import Procurements
-from ..db.rooms import ManagedRoom, Rooms
+from ..db.documents import StoredDocument
+from ..db.fetches import DocumentFetch
+from ..db.rooms import ManagedRoom
+from ..db.store import Store
 from ..db.webhooks import StoredWebhook
 from ..domain import policy
+from ..domain.approval import ApprovalRequest
 from ..domain.cards import (
     Card,
     document_not_found_card,
@@ -25,8 +26,14 @@ from ..domain.cards import (
     seen_card,
 )
 from ..domain.commands import Command, ParsedCommand
-from ..domain.document import check_document, check_sha256, parse_document_published, sha256_hex
-from ..domain.errors import InvalidInput
+from ..domain.document import (
+    DocumentPublished,
+    check_document,
+    check_sha256,
+    parse_document_published,
+    sha256_hex,
+)
+from ..domain.errors import InvalidInput, Refused
 from ..domain.events import card_content
 from ..domain.ids import DocumentId, EventId, ProcurementId, RoomId, RoomKey, UserId
 from ..domain.locale import Locale
@@ -44,49 +51,93 @@ from ..domain.registry import (
     parse_file_message,
     seen_by,
 )
-from ..worker import Permanent, now_ms
+from ..domain.webhooks import ParsedWebhook
+from ..feature import Feature, FetchedHandler, FileBody, FileView, JsonView, Queue, Scope
+from ..fetch import DocumentFetcher, FetchRefused, check_url
+from ..retry import Permanent
+from ..worker import now_ms
 from . import media
-
-if TYPE_CHECKING:
-    from ..config import Config
-    from ..core import BridgeCore
 
 log = logging.getLogger("bridge.documents")
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+DOCUMENTS_PATH = "/api/v1/procurements/{id}/documents"
+CONTENT_PATH = "/api/v1/documents/{doc_id}/content"
+FETCH_QUEUE = "fetches"
 # Commands come as text; a file named «документы.pdf» is a file, not a command.
 _COMMAND_MSGTYPES = ("m.text", "m.notice")
+
+RoomFinder = Callable[[str, str], Awaitable[str]]
 
 
 class DocumentKeeper:
     def __init__(
         self,
         client: ClientAPI,
-        documents: Documents,
-        procurements: Procurements,
-        rooms: Rooms,
-        outbox: MatrixOutbox,
-        callbacks: CallbackOutbox,
+        store: Store,
+        fetcher: DocumentFetcher,
+        room_for: RoomFinder,
         locale: Locale,
         max_bytes: int,
-        session: aiohttp.ClientSession | None = None,
+        fetch_concurrency: int = 4,
     ) -> None:
         self.client = client
         self.bot = UserId(str(client.mxid))
-        self.documents = documents
-        self.procurements = procurements
-        self.rooms = rooms
-        self.outbox = outbox
-        self.callbacks = callbacks
+        self.store = store
+        self.documents = store.documents
+        self.procurements = store.procurements
+        self.rooms = store.rooms
+        self.outbox = store.outbox
+        self.callbacks = store.callbacks
+        self.fetches = store.fetches
+        self.fetcher = fetcher
+        self.room_for = room_for
         self.locale = locale
         self.max_bytes = max_bytes
-        self.session = session or client.api.session
+        self.fetch_concurrency = fetch_concurrency
+        # Set by core: the features that take fetched documents, by webhook type.
+        self.on_fetched: Mapping[str, FetchedHandler] = {}
+
+    def feature(self) -> Feature:
+        return Feature(
+            name="documents",
+            webhooks={"document.published": self.document_published},
+            admissions=(self.admit,),
+            commands={Command.DOCUMENTS: self.on_command, Command.SEEN: self.on_command},
+            # Listed first among the features: a file is on record before anything else (an
+            # approval's signature) acts on it.
+            listeners=(self.on_event,),
+            ephemeral_listeners=(self.on_receipt,),
+            routes=(
+                JsonView(DOCUMENTS_PATH, self.list_view, Scope.DOCUMENTS),
+                FileView(CONTENT_PATH, self.content_view, Scope.DOCUMENTS),
+            ),
+            queues=(
+                Queue(
+                    FETCH_QUEUE,
+                    self.fetches,
+                    self.fetches.due,
+                    self.fetch,
+                    concurrency=self.fetch_concurrency,
+                ),
+            ),
+            fetched={"document.published": self._publish_fetched},
+        )
+
+    async def admit(self, webhook: ParsedWebhook) -> None:
+        """A document URL the bridge will never fetch is refused at once (409)."""
+        value = webhook.value
+        if isinstance(value, DocumentPublished | ApprovalRequest) and value.document.url:
+            try:
+                check_url(value.document.url, self.fetcher.policy)
+            except FetchRefused as e:
+                raise Refused(str(e), "ORG_PROCUREMENT_URL_NOT_ALLOWED") from e
 
     # Files posted in rooms ------------------------------------------------------------------
 
     async def on_event(self, room: ManagedRoom, event: dict[str, Any]) -> None:
-        """A file posted in a managed room: recorded once with its bytes; a member's upload is
-        reported to the procurement system (`document.uploaded`)."""
+        """A file posted in a managed room: recorded once with its bytes, and a member's
+        upload reported to the procurement system (`document.uploaded`), together."""
         if event.get("type") != "m.room.message" or room.room_id is None or room.is_space:
             return
         if str(event.get("sender")) == self.bot:
@@ -94,27 +145,33 @@ class DocumentKeeper:
         file = parse_file_message(event.get("content") or {})
         if file is None:
             return
-        stored = await self.documents.by_event(event["event_id"])
-        if stored is None:
-            stored = await self._record_upload(room, event, file)
-            if stored is None:
+        data = None
+        if await self.documents.by_event(event["event_id"]) is None:
+            data = await self._download(room, event, file)
+            if data is None:
                 return
-        # Enqueued every time this runs, sent once: the dedup key is the event.
-        await self.callbacks.enqueue(
-            f"document.uploaded:{event['event_id']}",
-            stored.document.procurement_id,
-            "document.uploaded",
-            document_uploaded_payload(stored.document),
-            now_ms(),
-        )
+        async with self.store.transaction():
+            stored = await self.documents.by_event(event["event_id"])
+            if stored is None:
+                assert data is not None
+                stored = await self._register(room, event, file, data)
+            # Queued every time this runs, sent once: the dedup key is the event.
+            await self.callbacks.enqueue(
+                f"document.uploaded:{event['event_id']}",
+                stored.document.procurement_id,
+                "document.uploaded",
+                document_uploaded_payload(stored.document),
+                now_ms(),
+            )
 
-    async def _record_upload(
+    async def _download(
         self, room: ManagedRoom, event: dict[str, Any], file: FileMessage
-    ) -> StoredDocument | None:
+    ) -> bytes | None:
+        """The file's bytes; None (and a word in the room) when the registry cannot keep it."""
         assert room.room_id is not None
         event_id = event["event_id"]
         try:
-            data = await media.download(self.client, file.mxc, self.max_bytes)
+            return await media.download(self.client, file.mxc, self.max_bytes)
         except media.TooLarge as e:
             log.warning("File %s in %s not recorded: %s", event_id, room.room_id, e)
             card = document_too_large_card(file.filename, e.size, self.max_bytes, self.locale)
@@ -125,11 +182,16 @@ class DocumentKeeper:
                 card_content(card),
                 now_ms(),
             )
-            return None
         except media.MediaMissing as e:
             # Nothing to keep; other listeners (approvals) still get the event.
             log.warning("File %s in %s not recorded: %s", event_id, room.room_id, e)
-            return None
+        return None
+
+    async def _register(
+        self, room: ManagedRoom, event: dict[str, Any], file: FileMessage, data: bytes
+    ) -> StoredDocument:
+        assert room.room_id is not None
+        event_id = event["event_id"]
         ts = event.get("origin_server_ts")
         document = RegisteredDocument(
             doc_id=DocumentId(uuid.uuid4().hex),
@@ -147,46 +209,81 @@ class DocumentKeeper:
             caption=file.caption,
         )
         seq = await self.documents.event_seq(room.room_id, event_id)
-        if await self.documents.record(document, file.mxc, data, seq=seq):
-            log.info(
-                "Document %s (%s, %d bytes) from %s in %s %s",
-                document.doc_id,
-                document.filename,
-                document.size,
-                document.uploader,
-                room.procurement_id,
-                room.key,
-            )
-        return await self.documents.by_event(event_id)
+        await self.documents.record(document, file.mxc, data, seq=seq)
+        log.info(
+            "Document %s (%s, %d bytes) from %s in %s %s",
+            document.doc_id,
+            document.filename,
+            document.size,
+            document.uploader,
+            room.procurement_id,
+            room.key,
+        )
+        stored = await self.documents.by_event(event_id)
+        assert stored is not None
+        return stored
 
     # Posting files --------------------------------------------------------------------------
 
     async def document_published(self, webhook: StoredWebhook) -> None:
-        """`document.published`: the file into its room, once however often this runs."""
+        """`document.published`: the file into its room, once however often this runs; a URL
+        is fetched in the fetch queue, so a slow host delays only its own document."""
         published = parse_document_published(webhook.data)
-        room_id = await self._room_for(published.procurement_id, published.room)
+        room_id = await self._open_room(published.procurement_id, published.room)
         document = published.document
-        info = document.info
-        if document.content is not None:
-            data = document.content
-        else:
+        if document.content is None:
             assert document.url is not None
-            data = await self.fetch_url(document.url)
-        where = document.url or "content_base64"
+            await self.ask_fetch(webhook, published.procurement_id, document.url)
+            return
+        await self._publish(webhook, published, room_id, document.content)
+
+    async def _publish_fetched(self, webhook: StoredWebhook, data: bytes) -> None:
+        published = parse_document_published(webhook.data)
+        room_id = await self._open_room(published.procurement_id, published.room)
+        await self._publish(webhook, published, room_id, data)
+
+    async def _publish(
+        self, webhook: StoredWebhook, published: DocumentPublished, room_id: str, data: bytes
+    ) -> None:
+        info = published.document.info
+        where = published.document.url or "content_base64"
         try:
             check_document(len(data), self.max_bytes)
             if info.sha256 is not None:
                 check_sha256(data, info.sha256)
         except InvalidInput as e:
             raise Permanent(f"data.document ({where}): {e.error}") from e
-        await self.post_file(
-            room_id,
-            f"document:{webhook.webhook_id}",
-            info.filename,
-            info.mime_type or OCTET_STREAM,
-            data,
-            published.caption,
+        async with self.store.transaction():
+            await self.post_file(
+                room_id,
+                f"document:{webhook.webhook_id}",
+                info.filename,
+                info.mime_type or OCTET_STREAM,
+                data,
+                published.caption,
+            )
+
+    async def ask_fetch(self, webhook: StoredWebhook, procurement_id: str, url: str) -> None:
+        """Queues the fetch of a webhook's document (once per webhook)."""
+        await self.fetches.enqueue(webhook.webhook_id, procurement_id, url, now_ms())
+
+    async def fetch(self, job: DocumentFetch) -> None:
+        """One document from the procurement system's URL, handed to whoever asked for it."""
+        webhook = await self.store.webhooks.by_id(job.webhook_id)
+        if webhook is None:
+            raise Permanent(f"webhook {job.webhook_id} is not on record")
+        handler = self.on_fetched.get(webhook.type)
+        if handler is None:
+            raise Permanent(f"nothing takes a fetched document of a {webhook.type}")
+        fetched = await self.fetcher.fetch(job.url)
+        log.info(
+            "Fetched %s (%d bytes, %s) for webhook %s",
+            fetched.url,
+            len(fetched.data),
+            fetched.content_type or "no content type",
+            job.webhook_id,
         )
+        await handler(webhook, fetched.data)
 
     async def post_file(
         self,
@@ -197,22 +294,24 @@ class DocumentKeeper:
         data: bytes,
         caption: str | None,
     ) -> int:
-        """Posts a file as the bot and records it in the registry; returns the outbox row of the
-        message. Safe to repeat with the same `dedup_key`: one upload, one message, one entry."""
+        """Records a file in the registry and queues its message (the bytes are uploaded when
+        it is sent); returns the outbox row. Safe to repeat with the same `dedup_key`: one
+        entry, one message. Call it inside a transaction (the entry and its message go
+        together)."""
         room = await self.rooms.by_room_id(room_id)
         if room is None:
             raise Permanent(f"{room_id} is not a managed room")
         check_document(len(data), self.max_bytes)
         mime = mime_for(filename, None if mime_type == OCTET_STREAM else mime_type)
-        mxc = await self.documents.published_mxc(dedup_key)
-        if mxc is None:
-            uploaded = await media.upload(self.client, data, mime, filename)
-            mxc = await self.documents.remember_mxc(dedup_key, uploaded)
+        doc_id = DocumentId(uuid.uuid4().hex)
         now = now_ms()
-        content = file_message_content(filename, mime, len(data), mxc, caption)
-        outbox_id = await self.outbox.enqueue(dedup_key, room_id, "m.room.message", content, now)
+        content = file_message_content(filename, mime, len(data), "", caption)
+        del content["url"]  # filled in by the sender once the bytes are uploaded
+        outbox_id = await self.outbox.enqueue(
+            dedup_key, room_id, "m.room.message", content, now, upload_doc=doc_id
+        )
         document = RegisteredDocument(
-            doc_id=DocumentId(uuid.uuid4().hex),
+            doc_id=doc_id,
             procurement_id=ProcurementId(room.procurement_id),
             room_id=RoomId(room_id),
             room_key=RoomKey(room.key),
@@ -226,7 +325,7 @@ class DocumentKeeper:
             source=DocumentSource.BRIDGE,
             caption=caption,
         )
-        if await self.documents.record(document, mxc, data, outbox_id=outbox_id):
+        if await self.documents.record(document, "", data, outbox_id=outbox_id):
             log.info(
                 "Posting document %s (%s) to %s %s",
                 document.doc_id,
@@ -236,36 +335,13 @@ class DocumentKeeper:
             )
         return outbox_id
 
-    async def _room_for(self, procurement_id: str, room_key: str) -> str:
-        room_id = await self.rooms.room_id_of(procurement_id, room_key)
-        if room_id is None:
-            if await self.procurements.get(procurement_id) is None:
-                raise Permanent(f"unknown procurement {procurement_id}")
-            if await self.documents.room_is_unknown(procurement_id, room_key):
-                raise Permanent(f"procurement {procurement_id} has no room {room_key}")
-            # Retried: the room is being created.
-            raise RuntimeError(
-                f"room {room_key} of procurement {procurement_id} is not created yet"
-            )
+    async def _open_room(self, procurement_id: str, room_key: str) -> str:
+        """The room a document goes to; an archive takes no new documents."""
+        room_id = await self.room_for(procurement_id, room_key)
         states = await self.rooms.state_of([room_id])
         if policy.is_read_only(states[room_id].get(("m.room.power_levels", ""), {})):
             raise Permanent(f"room {room_key} of procurement {procurement_id} is archived")
         return room_id
-
-    async def fetch_url(self, url: str) -> bytes:
-        """A document from the procurement system's URL, within `documents.max_bytes`.
-
-        What retrying cannot fix (too large, a 4xx answer) raises Permanent; the rest is
-        retried by the worker.
-        """
-        try:
-            return await media.fetch_url(self.session, url, self.max_bytes)
-        except media.TooLarge as e:
-            raise Permanent(
-                f"data.document.url: {url}: over documents.max_bytes ({self.max_bytes} bytes)"
-            ) from e
-        except media.FetchRefused as e:
-            raise Permanent(f"data.document.url: {e}") from e
 
     async def download(self, mxc: str) -> bytes:
         """The bytes of a file posted in a room, within `documents.max_bytes`."""
@@ -328,8 +404,9 @@ class DocumentKeeper:
 
     # Reading --------------------------------------------------------------------------------
 
-    async def list_view(self, procurement_id: str) -> dict[str, Any] | None:
+    async def list_view(self, params: Mapping[str, str]) -> dict[str, Any] | None:
         """`GET /api/v1/procurements/{id}/documents`; None for an unknown procurement."""
+        procurement_id = params["id"]
         if await self.procurements.get(procurement_id) is None:
             return None
         await self.documents.settle_posted()
@@ -346,45 +423,11 @@ class DocumentKeeper:
             ],
         }
 
-    async def content(self, doc_id: str) -> tuple[RegisteredDocument, bytes] | None:
-        """A document and its bytes, as the bridge keeps them."""
-        stored = await self.documents.get(doc_id)
-        data = await self.documents.content(doc_id) if stored else None
+    async def content_view(self, params: Mapping[str, str]) -> FileBody | None:
+        """`GET /api/v1/documents/{doc_id}/content`: the bytes as the bridge keeps them."""
+        stored = await self.documents.get(params["doc_id"])
+        data = await self.documents.content(params["doc_id"]) if stored else None
         if stored is None or data is None:
             return None
-        return stored.document, data
-
-
-def max_document_bytes(config: Config) -> int:
-    """`documents.max_bytes`: the largest file the bridge posts or records."""
-    value = config["documents.max_bytes"]
-    if value is None:
-        return DEFAULT_MAX_BYTES
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        from ..core import StartupProblem  # imported here: core imports this module
-
-        raise StartupProblem(f"documents.max_bytes: {value!r} is not a positive number of bytes")
-    return value
-
-
-def wire_documents(core: BridgeCore) -> DocumentKeeper:
-    """Builds the keeper and plugs it into the running core (called from BridgeCore.start,
-    before the HTTP listener starts; the REST routes come from `web.documents`)."""
-    assert core.client is not None
-    keeper = DocumentKeeper(
-        core.client,
-        Documents(core.db),
-        core.procurements,
-        core.rooms,
-        core.outbox,
-        core.callbacks,
-        core.config.locale,
-        max_document_bytes(core.config),
-        core.session,
-    )
-    core.webhook_processor.register("document.published", keeper.document_published)
-    # First: a file is on record before anything else (an approval's signature) acts on it.
-    core.bot.listeners.insert(0, keeper.on_event)
-    core.bot.ephemeral_listeners.append(keeper.on_receipt)
-    core.bot.command_handlers.append(keeper.on_command)
-    return keeper
+        document = stored.document
+        return FileBody(document.filename, document.mime_type or OCTET_STREAM, data)

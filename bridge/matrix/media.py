@@ -1,5 +1,5 @@
-"""File bytes in and out: media uploads as the bot, authenticated downloads, fetched URLs —
-each read with a size limit, never buffering more than one byte past it."""
+"""File bytes in and out of the homeserver: media uploads as the bot and authenticated
+downloads, each read with a size limit, never buffering more than one byte past it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from mautrix.client import ClientAPI
 from ..domain.registry import parse_mxc
 
 _CHUNK = 64 * 1024
-# The homeserver is close by; a URL of the procurement system may be slow but must not hang.
+# The homeserver is close by, but a large file takes its time.
 _DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=600, sock_connect=10, sock_read=60)
-FETCH_TIMEOUT = aiohttp.ClientTimeout(total=300, sock_connect=10, sock_read=30)
 
 
 class TooLarge(Exception):
@@ -26,10 +25,6 @@ class TooLarge(Exception):
 
 class MediaMissing(Exception):
     """The homeserver has no such media (a made-up or foreign `mxc://` URI)."""
-
-
-class FetchRefused(Exception):
-    """The server of a document URL answered with an error that retrying will not change."""
 
 
 async def read_limited(
@@ -67,15 +62,5 @@ async def download(client: ClientAPI, mxc: str, limit: int) -> bytes:
     async with client.api.session.get(url, headers=headers, timeout=_DOWNLOAD_TIMEOUT) as resp:
         if resp.status == 404:
             raise MediaMissing(f"the homeserver has no media {mxc}")
-        resp.raise_for_status()
-        return await read_limited(resp.content, limit, resp.content_length)
-
-
-async def fetch_url(session: aiohttp.ClientSession, url: str, limit: int) -> bytes:
-    """A document from the procurement system's URL. Errors a retry could fix (timeouts,
-    5xx, 408, 429) raise as they are; other 4xx raise FetchRefused."""
-    async with session.get(url, timeout=FETCH_TIMEOUT) as resp:
-        if 400 <= resp.status < 500 and resp.status not in (408, 429):
-            raise FetchRefused(f"GET {url} answered {resp.status} {resp.reason or ''}".strip())
         resp.raise_for_status()
         return await read_limited(resp.content, limit, resp.content_length)

@@ -11,14 +11,17 @@ from mautrix.api import Method, Path
 from mautrix.client import ClientAPI
 from mautrix.errors import MatrixRequestError, MForbidden
 from mautrix.types import EventType, RoomID, UserID
+from prometheus_client import Counter
 
-from ..db.outbox import MatrixOutbox
-from ..db.procurements import Procurements, ReconcileJob
-from ..db.rooms import ManagedRoom, Rooms, StateMap
+from .. import metrics
+from ..db.procurements import ReconcileJob
+from ..db.rooms import ManagedRoom, StateMap
+from ..db.store import Store
 from ..domain import policy
 from ..domain.cards import context_card
 from ..domain.events import card_content
-from ..domain.ids import RoomId, RoomKey, UserId
+from ..domain.identity import retired_key, rooms_to_retire
+from ..domain.ids import RoomId, RoomKey, SupplierId, UserId
 from ..domain.locale import Locale
 from ..domain.plan import ApprovalRoomInput, Plan, RoomSpec, plan_rooms
 from ..domain.reconcile import (
@@ -36,10 +39,18 @@ from ..domain.reconcile import (
     SetTopic,
     diff,
 )
-from ..domain.snapshot import parse_snapshot
+from ..domain.snapshot import Snapshot, parse_snapshot
+from ..retry import Failure, Transient, classify
 from ..worker import now_ms
 
 log = logging.getLogger("bridge.reconciler")
+
+REFUSED = Counter(
+    "bridge_reconcile_refusals_total",
+    "Changes to managed rooms the homeserver refused (the rest of the pass went on)",
+    ["effect"],
+    registry=metrics.REGISTRY,
+)
 
 CREATION_ID = "org.procurement.creation_id"
 MEMBER = "m.room.member"
@@ -51,9 +62,7 @@ class Reconciler:
     def __init__(
         self,
         client: ClientAPI,
-        procurements: Procurements,
-        rooms: Rooms,
-        outbox: MatrixOutbox,
+        store: Store,
         *,
         domain: str,
         locale: Locale,
@@ -61,22 +70,27 @@ class Reconciler:
         approvals: ApprovalSource,
     ) -> None:
         self.client = client
-        self.procurements = procurements
-        self.rooms = rooms
-        self.outbox = outbox
+        self.store = store
+        self.procurements = store.procurements
+        self.rooms = store.rooms
+        self.outbox = store.outbox
+        self.refused = store.refused
         self.domain = domain
         self.locale = locale
         self.federate = federate
         self.approvals = approvals
         self.bot = UserId(str(client.mxid))
+        # Called once a room has been created (something may have waited for it).
+        self.after_creation: list[Callable[[], None]] = []
 
     async def reconcile(self, job: ReconcileJob) -> None:
-        """One pass for a procurement: whatever fails is retried by the queue from where it is."""
+        """One pass for a procurement: every change is tried on its own; what the homeserver
+        refuses is recorded and the rest goes on; what failed for now is tried again."""
         stored = await self.procurements.get(job.procurement_id)
         if stored is None:
             return
         snapshot = parse_snapshot(json.loads(stored.snapshot))
-        managed = {room.key: room for room in await self.rooms.of_procurement(stored.id)}
+        managed = await self._retire(snapshot)
         bound = {key: room.room_id for key, room in managed.items() if room.room_id}
         states = await self.rooms.state_of(bound.values())
         known = frozenset(RoomKey(key) for key in bound)
@@ -91,13 +105,38 @@ class Reconciler:
             log.info("Procurement %s: applying %d changes", stored.id, len(effects))
             await _Pass(self, plan, managed, bound, effects).run()
 
+    async def _retire(self, snapshot: Snapshot) -> dict[str, ManagedRoom]:
+        """The procurement's rooms, after moving off their keys those the snapshot would hand
+        to another party (domain.identity)."""
+        rooms = {room.key: room for room in await self.rooms.of_procurement(snapshot.id)}
+        parties = {key: SupplierId(r.party) if r.party else None for key, r in rooms.items()}
+        retiring = rooms_to_retire(snapshot, parties)
+        if not retiring:
+            return rooms
+        async with self.store.transaction():
+            taken = set(rooms)
+            for key in retiring:
+                new_key = retired_key(key, taken)
+                taken.add(new_key)
+                await self.rooms.retire(snapshot.id, key, new_key)
+                log.info(
+                    "Procurement %s: room %s (%s) retired as %s: its party is no longer %s",
+                    snapshot.id,
+                    key,
+                    rooms[key].room_id,
+                    new_key,
+                    rooms[key].party,
+                )
+        return {room.key: room for room in await self.rooms.of_procurement(snapshot.id)}
+
     async def request(self, procurement_id: str) -> None:
         await self.procurements.request_reconcile(procurement_id, now_ms())
 
 
 class _Pass:
-    """Applies one diff. Room creation takes the room's invites and parent along, so a new room
-    costs one createRoom call plus one m.space.child event in each space that lists it."""
+    """Applies one diff, each change on its own. Room creation takes the room's invites and
+    parent along, so a new room costs one createRoom call plus one m.space.child event in each
+    space that lists it."""
 
     def __init__(
         self,
@@ -117,20 +156,84 @@ class _Pass:
         for e in effects:
             if isinstance(e, Invite) and e.key in created:
                 self.folded_invites.setdefault(e.key, []).append(e.user)
+        self.waiting: list[str] = []  # changes to try again: failed for now, or not possible yet
 
     async def run(self) -> None:
         created: set[str] = set()
+        foreign = self.foreign_rooms()
         for effect in self.effects:
+            key = _key(effect)
             match effect:
+                case _ if key in foreign:
+                    self.waiting.append(f"{_describe(effect)}: bound to another party")
                 case CreateRoom(spec=spec):
-                    await self.create(spec)
-                    created.add(spec.key)
+                    if await self.attempt(effect, self.create(spec)):
+                        created.add(spec.key)
                 case Invite(key=key) if key in created:
                     pass  # invited by createRoom
                 case SetSpaceParent(key=key, present=True) if key in created:
                     pass  # set by createRoom's initial_state
+                case _ if not self.can_apply(effect):
+                    self.waiting.append(f"{_describe(effect)}: its room is not created yet")
                 case _:
-                    await self.apply(effect)
+                    await self.attempt(effect, self.apply(effect))
+        if self.waiting:
+            raise Transient(
+                f"{len(self.waiting)} of {len(self.effects)} changes wait: {self.waiting[0]}"
+            )
+
+    def foreign_rooms(self) -> set[str]:
+        """Planned keys whose existing room is bound to another supplier. The retirement before
+        planning makes this empty; checked again here because a miss would leak a history."""
+        foreign: set[str] = set()
+        for spec in self.plan.specs:
+            row = self.managed.get(spec.key)
+            if row is not None and spec.supplier_id is not None and row.party != spec.supplier_id:
+                log.error(
+                    "Room %s of %s is bound to %s, planned for %s: left alone",
+                    spec.key,
+                    self.plan.procurement_id,
+                    row.party,
+                    spec.supplier_id,
+                )
+                foreign.add(spec.key)
+        return foreign
+
+    def can_apply(self, effect: Effect) -> bool:
+        """Whether every room the change names exists."""
+        keys = [_key(effect)]
+        if isinstance(effect, SetSpaceChild):
+            keys.append(effect.child_key)
+        if isinstance(effect, SetSpaceParent):
+            keys.append(effect.parent_key)
+        return all(key in self.room_ids for key in keys)
+
+    async def attempt(self, effect: Effect, change: Awaitable[None]) -> bool:
+        """Applies one change; a refusal is recorded and a passing failure remembered, and
+        either way the pass goes on. True if it went through."""
+        o, key, what = self.o, _key(effect), _describe(effect)
+        try:
+            await change
+        except Exception as e:
+            failure = classify(e)
+            if failure is Failure.PERMANENT:
+                REFUSED.labels(type(effect).__name__).inc()
+                log.warning(
+                    "Procurement %s, %s: the homeserver refused %s: %s",
+                    self.plan.procurement_id,
+                    key,
+                    what,
+                    e,
+                )
+                await o.refused.record(self.plan.procurement_id, key, what, str(e), now_ms())
+            else:
+                if failure is Failure.UNEXPECTED:
+                    log.exception(
+                        "Procurement %s, %s: %s failed", self.plan.procurement_id, key, what
+                    )
+                self.waiting.append(f"{what} in {key}: {type(e).__name__}: {e}")
+            return False
+        return True
 
     def rid(self, key: str) -> RoomID:
         return RoomID(self.room_ids[key])
@@ -140,7 +243,7 @@ class _Pass:
     async def create(self, spec: RoomSpec) -> None:
         o = self.o
         row = self.managed.get(spec.key) or await o.rooms.intend(
-            self.plan.procurement_id, spec.key, spec.is_space
+            self.plan.procurement_id, spec.key, spec.is_space, spec.supplier_id
         )
         if row.create_tried and await self.recover(row):
             return
@@ -189,6 +292,8 @@ class _Pass:
         ]
         await o.rooms.set_states(room_id, states)
         log.info("Created %s %s for procurement %s", spec.key, room_id, self.plan.procurement_id)
+        for notify in o.after_creation:
+            notify()
         if not spec.is_space:
             await self.post_context_card(room_id, spec)
 
@@ -312,6 +417,35 @@ class _Pass:
             if "not in the room" not in str(e.message) and "not joined" not in str(e.message):
                 raise
         await self.o.rooms.set_state(room_id, MEMBER, user, {"membership": "leave"})
+
+
+def _key(effect: Effect) -> str:
+    match effect:
+        case CreateRoom(spec=spec):
+            return spec.key
+        case SetSpaceChild(space_key=space):
+            return space
+        case _:
+            return effect.key
+
+
+def _describe(effect: Effect) -> str:
+    """The change in a few words, the same each time (refusals are kept once per change)."""
+    match effect:
+        case CreateRoom():
+            return "create the room"
+        case Invite(user=user):
+            return f"invite {user}"
+        case Kick(user=user):
+            return f"remove {user}"
+        case SetPowerLevels(archived=archived):
+            return "lock as an archive" if archived else "restore power levels"
+        case SetSpaceChild(child_key=child, present=present):
+            return f"{'list' if present else 'unlist'} {child} in the space"
+        case SetSpaceParent(parent_key=parent, present=present):
+            return f"{'set' if present else 'clear'} the parent space {parent}"
+        case _:
+            return type(effect).__name__
 
 
 def observe(

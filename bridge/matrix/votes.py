@@ -1,22 +1,21 @@
-"""Commission votes in Matrix: the card and the poll, ballots counted, closing and the result."""
+"""Commission votes: the card and the poll, ballots counted, closing and the result. Every
+fact (a ballot, the close) is written with all it causes (card edits, the poll's end, the
+callback) in one transaction; the Matrix side goes out through the outbox."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from mautrix.client import ClientAPI
-from mautrix.types import EventType, RoomID
-
-from ..db.callbacks import CallbackOutbox
-from ..db.outbox import MatrixOutbox
-from ..db.procurements import Procurements
-from ..db.rooms import ManagedRoom, Rooms
-from ..db.votes import StoredVote, Votes
-from ..db.webhooks import StoredWebhook, WebhookInbox
+from ..db.outbox import Relation
+from ..db.rooms import ManagedRoom
+from ..db.store import Store
+from ..db.votes import StoredVote, VoteKey
+from ..db.webhooks import StoredWebhook
 from ..domain import policy
 from ..domain.cards import Card, live_vote_card, open_votes_card
 from ..domain.commands import Command, ParsedCommand
@@ -24,7 +23,6 @@ from ..domain.errors import Refused
 from ..domain.events import (
     card_content,
     parse_poll_response,
-    pinned_events_content,
     vote_poll_content,
     vote_poll_end_content,
 )
@@ -46,13 +44,15 @@ from ..domain.vote import (
     vote_view,
 )
 from ..domain.webhooks import ParsedWebhook
-from ..worker import Permanent, from_ms, now_ms
-from .ticker import Ticker
-from .webhooks import latest_snapshot
+from ..feature import Feature, JsonView, Scope
+from ..retry import Permanent, Transient
+from ..timer import ItemTimer
+from ..worker import from_ms, now_ms
+from .procurements import latest_snapshot
 
 log = logging.getLogger("bridge.votes")
 
-PINNED = "m.room.pinned_events"
+VOTE_PATH = "/api/v1/procurements/{id}/votes/{vote_id}"
 
 
 def vote_state(vote: StoredVote, ballots: list[Any]) -> VoteState:
@@ -82,39 +82,49 @@ def _closed(state: VoteState, vote: StoredVote) -> VoteState:
 
 
 class VoteKeeper:
-    def __init__(
-        self,
-        client: ClientAPI,
-        votes: Votes,
-        procurements: Procurements,
-        rooms: Rooms,
-        outbox: MatrixOutbox,
-        callbacks: CallbackOutbox,
-        webhooks: WebhookInbox,
-        locale: Locale,
-    ) -> None:
-        self.client = client
-        self.webhooks = webhooks
-        self.votes = votes
-        self.procurements = procurements
-        self.rooms = rooms
-        self.outbox = outbox
-        self.callbacks = callbacks
+    def __init__(self, store: Store, locale: Locale) -> None:
+        self.store = store
+        self.votes = store.votes
+        self.rooms = store.rooms
+        self.outbox = store.outbox
+        self.callbacks = store.callbacks
         self.locale = locale
         # Ballots, deadlines and cancellations of one vote are applied one at a time.
         self._lock = asyncio.Lock()
-        self.ticker = Ticker("vote-keeper", self._tick)
+        self.timer = ItemTimer(
+            "votes",
+            self.votes.due,
+            self._settle,
+            key=lambda vote: vote.key,
+            next_at=self.votes.next_deadline,
+        )
+
+    def feature(self) -> Feature:
+        return Feature(
+            name="votes",
+            webhooks={
+                "vote.requested": self.vote_requested,
+                "vote.cancelled": self.vote_cancelled,
+            },
+            admissions=(self.admit,),
+            commands={Command.VOTE: self.on_command},
+            listeners=(self.on_event,),
+            routes=(JsonView(VOTE_PATH, self.view, Scope.READ),),
+            timers=(self.timer,),
+        )
 
     # Webhooks -------------------------------------------------------------------------------
 
     async def admit(self, webhook: ParsedWebhook) -> None:
-        """Refuses at once, with a clear answer, a vote the procurement cannot hold now."""
+        """Refuses at once, with a clear answer, a vote the procurement cannot hold now (its
+        chat is not open, or its quorum is more than its voters)."""
         if isinstance(webhook.value, VoteRequest):
-            with contextlib.suppress(RoomPending):  # being created: the worker waits for it
-                await self._commission_room(webhook.value.procurement_id)
+            with contextlib.suppress(Transient):  # being created: the worker waits for it
+                _, members = await self._commission_room(webhook.value.procurement_id)
+                open_vote(webhook.value, members)
 
     async def _commission_room(self, procurement_id: str) -> tuple[str, list[UserId]]:
-        snapshot = await latest_snapshot(self.procurements, self.webhooks, procurement_id)
+        snapshot = await latest_snapshot(self.store, procurement_id)
         room_id = await self.rooms.room_id_of(procurement_id, COMMISSION_KEY)
         if snapshot.stage is not Stage.COMMISSION:
             state = "archived" if room_id else "not open"
@@ -124,8 +134,7 @@ class VoteKeeper:
                 "ORG_PROCUREMENT_ROOM_ARCHIVED" if room_id else "ORG_PROCUREMENT_ROOM_NOT_OPEN",
             )
         if room_id is None:
-            # Being created right now: the worker waits for it.
-            raise RoomPending(f"the commission chat of {procurement_id} is being created")
+            raise Transient(f"the commission chat of {procurement_id} is being created")
         states = await self.rooms.state_of([room_id])
         if policy.is_read_only(states[room_id].get(("m.room.power_levels", ""), {})):
             raise Refused(
@@ -137,29 +146,30 @@ class VoteKeeper:
 
     async def vote_requested(self, webhook: StoredWebhook) -> None:
         request = parse_vote_request(webhook.data)
-        vote = await self.votes.get(request.procurement_id, request.vote_id)
-        if vote is None:
+        if await self.votes.get(request.procurement_id, request.vote_id) is None:
             try:
                 room_id, members = await self._commission_room(request.procurement_id)
                 state = open_vote(request, members)
-            except RoomPending as e:
-                raise RuntimeError(str(e)) from e  # retried: the room will be there
             except Refused as e:
                 raise Permanent(f"{e.errcode}: {e.error}") from e
-            await self.votes.create(
-                request.procurement_id,
-                request.vote_id,
-                room_id,
-                webhook.data,
-                list(state.voters),
-                now_ms(),
-            )
-            vote = await self.votes.get(request.procurement_id, request.vote_id)
-            assert vote is not None
-        await self._post(vote)
+        async with self.store.transaction():
+            if await self.votes.get(request.procurement_id, request.vote_id) is None:
+                await self.votes.create(
+                    request.procurement_id,
+                    request.vote_id,
+                    room_id,
+                    webhook.data,
+                    list(state.voters),
+                    _ms(request.closes_at),
+                    now_ms(),
+                )
+            vote = await self._reload(VoteKey(request.procurement_id, request.vote_id))
+            if vote.card_outbox_id is None:
+                await self._post(vote)
+        self.timer.wake()
 
     async def _post(self, vote: StoredVote) -> None:
-        """The card first, then the poll under it; each once, however often this runs."""
+        """The card, the poll under it, and the poll pinned."""
         state = vote_state(vote, [])
         key = f"vote:{vote.procurement_id}:{vote.vote_id}"
         now = now_ms()
@@ -173,24 +183,18 @@ class VoteKeeper:
             vote_poll_content(state, self.locale),
             now,
         )
+        await self.outbox.enqueue_pin(f"{key}:pin", vote.room_id, poll_id, now, pin=True)
         await self.votes.set_outbox(vote, card_id, poll_id)
-        self.ticker.wake()
 
     async def vote_cancelled(self, webhook: StoredWebhook) -> None:
         cancel = parse_vote_cancel(webhook.data)
-        procurement_id = cancel.procurement_id or await self._procurement_of(cancel.vote_id)
+        procurement_id = cancel.procurement_id or await self.votes.procurement_of(cancel.vote_id)
         vote = await self.votes.get(procurement_id, cancel.vote_id) if procurement_id else None
         if vote is None:
             raise Permanent(f"unknown vote {cancel.vote_id}")
-        async with self._lock:
+        async with self._lock, self.store.transaction():
             await self.votes.close(vote, CloseReason.CANCELLED.value, now_ms(), cancel.reason)
-        self.ticker.wake()
-
-    async def _procurement_of(self, vote_id: str) -> str | None:
-        found: str | None = await self.votes.db.fetchval(
-            "SELECT procurement_id FROM vote WHERE vote_id=$1", vote_id
-        )
-        return found
+            await self._settle_now(vote.key)
 
     def _card(self, state: VoteState) -> dict[str, Any]:
         return card_content(live_vote_card(state, self.locale))
@@ -198,7 +202,7 @@ class VoteKeeper:
     # Ballots --------------------------------------------------------------------------------
 
     async def on_event(self, room: ManagedRoom, event: dict[str, Any]) -> None:
-        """A poll answer in a managed room: recorded once, counted by the rules."""
+        """A poll answer in the poll's own room: recorded once, counted by the rules."""
         parsed = parse_poll_response(event.get("content") or {})
         if parsed is None:
             return
@@ -206,78 +210,84 @@ class VoteKeeper:
         vote = await self.votes.by_poll_event(poll_event_id)
         if vote is None or vote.room_id != room.room_id:
             return
-        async with self._lock:
-            ts = event.get("origin_server_ts")
-            ts = ts if isinstance(ts, int) else now_ms()
+        ts = event.get("origin_server_ts")
+        async with self._lock, self.store.transaction():
             added = await self.votes.add_ballot(
-                event["event_id"], vote, str(event["sender"]), list(answers), ts
+                event["event_id"],
+                vote,
+                str(event["sender"]),
+                list(answers),
+                ts if isinstance(ts, int) else now_ms(),
             )
             if not added:
                 return
-            vote = await self._reload(vote)
+            vote = await self._reload(vote.key)
             state = vote_state(vote, await self.votes.ballots(vote))
-            if state.is_open:
+            if state.is_open and due_to_close(state, datetime.now(UTC)) is None:
                 await self._edit_card(vote, state, f"ballot:{event['event_id']}")
-            await self._settle(vote, state)
+                return
+            await self._settle_now(vote.key)
 
-    async def _reload(self, vote: StoredVote) -> StoredVote:
-        fresh = await self.votes.get(vote.procurement_id, vote.vote_id)
+    async def _reload(self, key: VoteKey) -> StoredVote:
+        fresh = await self.votes.get(key.procurement_id, key.vote_id)
         assert fresh is not None
         return fresh
 
     async def _edit_card(self, vote: StoredVote, state: VoteState, why: str) -> None:
         assert vote.card_outbox_id is not None
-        await self.outbox.enqueue(
+        await self.outbox.enqueue_edit(
             f"vote:{vote.procurement_id}:{vote.vote_id}:edit:{why}",
             vote.room_id,
-            "m.room.message",
             self._card(state),
+            vote.card_outbox_id,
             now_ms(),
-            edit_of=vote.card_outbox_id,
         )
 
     # Keeping time ---------------------------------------------------------------------------
 
-    async def _tick(self) -> bool:
-        """Settles every vote that is not finished; True while there are any."""
-        pending = await self.votes.unfinished()
-        for vote in pending:
-            async with self._lock:
-                vote = await self._reload(vote)
-                await self._settle(vote, vote_state(vote, await self.votes.ballots(vote)))
-        return bool(pending)
+    async def _settle(self, vote: StoredVote) -> None:
+        async with self._lock, self.store.transaction():
+            await self._settle_now(vote.key)
 
-    async def _settle(self, vote: StoredVote, state: VoteState) -> None:
-        """Whatever the vote's state asks for now: pin, close, report. Each step once."""
-        if vote.finished or vote.poll_outbox_id is None:
+    async def _settle_now(self, key: VoteKey) -> None:
+        """Whatever the vote's state asks for now, in the caller's transaction: posted, closed
+        when due, and once closed finished (result, the poll's end, the callback)."""
+        vote = await self._reload(key)
+        if vote.finished:
             return
-        poll_event_id = await self.outbox.event_id_of(vote.poll_outbox_id)
-        if poll_event_id is None:
-            return  # the poll is not posted yet; it is pinned and closed once it is
+        if vote.card_outbox_id is None:
+            await self._post(vote)
+            vote = await self._reload(key)
+        state = vote_state(vote, await self.votes.ballots(vote))
         if state.is_open:
-            if not vote.pinned:
-                await self._pin(vote.room_id, poll_event_id, True)
-                await self.votes.set_flag(vote, "pinned")
             reason = due_to_close(state, datetime.now(UTC))
             if reason is None:
                 return
             await self.votes.close(vote, reason.value, now_ms(), None)
-            vote = await self._reload(vote)
+            vote = await self._reload(key)
             state = vote_state(vote, await self.votes.ballots(vote))
-        await self._finish(vote, state, EventId(poll_event_id))
+        await self._finish(vote, state)
 
-    async def _finish(self, vote: StoredVote, state: VoteState, poll_event_id: EventId) -> None:
+    async def _finish(self, vote: StoredVote, state: VoteState) -> None:
+        assert vote.poll_outbox_id is not None
         key = f"vote:{vote.procurement_id}:{vote.vote_id}"
         now = now_ms()
+        # In the room's order: unpinned, the poll's end, then the result on the card.
+        await self.outbox.enqueue_pin(
+            f"{key}:unpin", vote.room_id, vote.poll_outbox_id, now, pin=False
+        )
+        end = vote_poll_end_content(EventId(""), state, self.locale)
+        del end["m.relates_to"]  # the sender relates it to the poll once that is out
         await self.outbox.enqueue(
             f"{key}:end",
             vote.room_id,
             "org.matrix.msc3381.poll.end",
-            vote_poll_end_content(poll_event_id, state, self.locale),
+            end,
             now,
+            related_id=vote.poll_outbox_id,
+            relation=Relation.REFERENCE,
         )
         await self._edit_card(vote, state, "final")
-        await self._pin(vote.room_id, poll_event_id, False)
         await self.callbacks.enqueue(
             f"vote.completed:{vote.procurement_id}:{vote.vote_id}",
             vote.procurement_id,
@@ -285,29 +295,15 @@ class VoteKeeper:
             vote_completed_payload(state),
             now,
         )
-        await self.votes.set_flag(vote, "finished")
+        await self.votes.set_finished(vote)
         log.info(
             "Vote %s of %s closed (%s)", vote.vote_id, vote.procurement_id, state.close_reason
         )
 
-    async def _pin(self, room_id: str, event_id: str, pinned: bool) -> None:
-        states = await self.rooms.state_of([room_id])
-        current = list(states[room_id].get((PINNED, ""), {}).get("pinned", []))
-        wanted = [e for e in current if e != event_id] + ([event_id] if pinned else [])
-        if wanted == current:
-            return
-        content = pinned_events_content([EventId(e) for e in wanted])
-        await self.client.send_state_event(
-            RoomID(room_id),
-            EventType.find(PINNED, EventType.Class.STATE),
-            content,  # type: ignore[arg-type]  # raw JSON is accepted
-        )
-        await self.rooms.set_state(room_id, PINNED, "", content)
-
     # Reading --------------------------------------------------------------------------------
 
-    async def view(self, procurement_id: str, vote_id: str) -> dict[str, Any] | None:
-        vote = await self.votes.get(procurement_id, vote_id)
+    async def view(self, params: Mapping[str, str]) -> dict[str, Any] | None:
+        vote = await self.votes.get(params["id"], params["vote_id"])
         if vote is None:
             return None
         state = vote_state(vote, await self.votes.ballots(vote))
@@ -319,7 +315,7 @@ class VoteKeeper:
     async def on_command(
         self, room: ManagedRoom, event: dict[str, Any], command: ParsedCommand
     ) -> Card | None:
-        if command.command is not Command.VOTE or room.room_id is None:
+        if room.room_id is None:
             return None
         states = [
             vote_state(vote, await self.votes.ballots(vote))
@@ -331,5 +327,5 @@ class VoteKeeper:
         return {UserId(k): name for k, name in (await self.rooms.display_names(room_id)).items()}
 
 
-class RoomPending(Exception):
-    """The room a webhook needs is still being created."""
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)

@@ -1,58 +1,52 @@
-"""Operator API: dead letters listed and retried on request (DESIGN §8)."""
+"""Operator API: parked work listed and retried on request (DESIGN §8)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import Protocol
 
 from aiohttp import web
 
-from .auth import bearer_token, token_matches
+from ..db.queue import DeadLetter
+from ..feature import Scope
+from .auth import ApiAuth
 from .errors import error_response
 
 
+class Parked(Protocol):
+    """Where work waits for an operator: a queue's dead letters, refused room changes."""
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+    async def dead_count(self) -> int: ...
+    async def retry_dead(self, key: int) -> bool: ...
+
+
 class AdminAPI:
-    def __init__(
-        self,
-        tokens: Sequence[str],
-        queues: Mapping[str, Any],
-        wake: Sequence[Callable[[], None]],
-    ) -> None:
-        self.tokens = tokens
-        self.queues = queues
+    def __init__(self, parked: Mapping[str, Parked], wake: Sequence[Callable[[], None]]) -> None:
+        self.parked = parked
         self.wake = wake
 
-    def register(self, app: web.Application) -> None:
-        app.router.add_get("/api/v1/dead-letters", self.list_dead)
-        app.router.add_post("/api/v1/dead-letters/{queue}/{key}/retry", self.retry)
+    def register(self, app: web.Application, auth: ApiAuth) -> None:
+        auth.add(app, "GET", "/api/v1/dead-letters", self.list_dead, Scope.ADMIN)
+        auth.add(app, "POST", "/api/v1/dead-letters/{queue}/{key}/retry", self.retry, Scope.ADMIN)
 
-    def _refuse(self, request: web.Request) -> web.Response | None:
-        token = bearer_token(request)
-        if token is None or not token_matches(token, self.tokens):
-            return error_response(401, "M_UNKNOWN_TOKEN", "A valid API bearer token is required")
-        return None
-
-    async def list_dead(self, request: web.Request) -> web.Response:
-        if refusal := self._refuse(request):
-            return refusal
+    async def list_dead(self, _: web.Request) -> web.Response:
         result = {
-            name: [asdict(d) for d in await queue.dead_letters()]
-            for name, queue in self.queues.items()
+            name: [asdict(d) for d in await parked.dead_letters()]
+            for name, parked in self.parked.items()
         }
         return web.json_response(result)
 
     async def retry(self, request: web.Request) -> web.Response:
-        if refusal := self._refuse(request):
-            return refusal
-        queue = self.queues.get(request.match_info["queue"])
-        if queue is None:
+        parked = self.parked.get(request.match_info["queue"])
+        if parked is None:
             return error_response(404, "M_NOT_FOUND", "No such queue", "queue")
         try:
             key = int(request.match_info["key"])
         except ValueError:
             return error_response(400, "M_INVALID_PARAM", "The key is a number", "key")
-        if not await queue.retry_dead(key):
+        if not await parked.retry_dead(key):
             return error_response(404, "M_NOT_FOUND", "No dead letter with this key", "key")
         for wake in self.wake:
             wake()

@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from aiohttp import web
 from prometheus_client import Counter
@@ -19,8 +19,10 @@ from .. import metrics
 from ..config import decode_whsec
 from ..db.webhooks import WebhookInbox
 from ..domain.errors import InvalidInput, Refused
-from ..domain.webhooks import ParsedWebhook, parse_webhook
+from ..domain.webhooks import parse_webhook
+from ..feature import Admission
 from ..worker import now_ms
+from .auth import ApiAuth
 from .errors import error_response, invalid, refused
 
 log = logging.getLogger("bridge.web.webhooks")
@@ -41,10 +43,6 @@ WEBHOOKS = Counter(
 )
 
 
-# Checks a valid webhook against the current state; raises Refused (answered 409).
-Admission = Callable[[ParsedWebhook], Awaitable[None]]
-
-
 class WebhookAPI:
     """Every refusal happens before `inbox.store`, so a refused request changes nothing."""
 
@@ -62,8 +60,9 @@ class WebhookAPI:
         self.inbox = inbox
         self.admit = admit
 
-    def register(self, app: web.Application) -> None:
-        app.router.add_post(PATH, self.receive)
+    def register(self, app: web.Application, auth: ApiAuth) -> None:
+        # Public to the API's tokens: a webhook proves itself by its signature.
+        auth.add(app, "POST", PATH, self.receive, None)
 
     async def receive(self, request: web.Request) -> web.Response:
         response = await self._receive(request)

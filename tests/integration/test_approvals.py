@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mautrix.errors import MatrixRequestError
 
 from bridge.core import BridgeCore
 from bridge.demo.pki import NOW, Party, authority, issue
@@ -224,9 +225,17 @@ async def test_parallel_route_rejected_and_late_decisions_refused(
     (completed,) = callbacks_of(receiver, "approval.completed")
     assert completed["outcome"] == "rejected"
     assert completed["reason"] == "Цена выше рыночной на 12%"
-    reply = await say(first, room_id, "согласовать")
-    assert "Не получилось" in reply["content"]["body"]
+    assert await late_decision_refused(first, room_id)
     assert len(callbacks_of(receiver, "approval.step_decided")) == 2
+
+
+async def late_decision_refused(user: MatrixUser, room_id: str) -> bool:
+    """A decision after the route ended: refused by the bot, or by the room once archived."""
+    try:
+        reply = await say(user, room_id, "согласовать")
+    except MatrixRequestError:
+        return True
+    return "Не получилось" in reply["content"]["body"]
 
 
 async def test_decision_after_cancel_is_refused(
@@ -245,15 +254,7 @@ async def test_decision_after_cancel_is_refused(
     await wait_for(lambda: callbacks_of(receiver, "approval.completed"), what="completed")
     assert callbacks_of(receiver, "approval.completed")[0]["outcome"] == "cancelled"
     await wait_for(lambda: card_shows(first, room_id, "отменено"), what="the cancelled card")
-
-    async def refused() -> bool:
-        try:
-            reply = await say(first, room_id, "согласовать")
-        except Exception:  # the archived room refuses the message itself
-            return True
-        return "Не получилось" in reply["content"]["body"]
-
-    assert await refused()
+    assert await late_decision_refused(first, room_id)
     assert callbacks_of(receiver, "approval.step_decided") == []
 
 
@@ -308,3 +309,41 @@ async def test_signatures_are_verified_and_refused_with_their_reason(
         == pki["approver"].fingerprint
     )
     assert callbacks_of(receiver, "approval.completed")[0]["outcome"] == "approved"
+
+
+async def test_a_crash_between_a_decision_and_its_callback_leaves_one_outcome(
+    approvals_bridge: BridgeCore,
+    erp: ERP,
+    receiver: Receiver,
+    cast: Cast,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The process dies after the decision is taken and before its callback is queued: the
+    decision is replayed from the inbox, and there is one outcome, one callback of each kind,
+    and no «already decided» for the approver."""
+    approver = cast.commission[0]
+    request = approval_request(cast, "A-crash", "parallel", [approver])
+    room_id = await open_approval(erp, cast, request)
+    await wait_for(lambda: card_shows(approver, room_id, "Параллельное"), what="the card")
+    enqueue = approvals_bridge.callbacks.enqueue
+    crashed: list[str] = []
+
+    async def crash_once(dedup_key: str, *args: Any, **kwargs: Any) -> int:
+        if dedup_key.startswith("approval.completed") and not crashed:
+            crashed.append(dedup_key)
+            raise RuntimeError("the process dies here")
+        return await enqueue(dedup_key, *args, **kwargs)
+
+    monkeypatch.setattr(approvals_bridge.callbacks, "enqueue", crash_once)
+    asked = await approver.send_text(room_id, "согласовать")
+    await wait_for(
+        lambda: callbacks_of(receiver, "approval.completed"), timeout=60, what="the outcome"
+    )
+    await wait_for(lambda: card_shows(approver, room_id, "согласовано ✅"), what="the card")
+    assert crashed
+    assert [c["outcome"] for c in callbacks_of(receiver, "approval.completed")] == ["approved"]
+    assert len(callbacks_of(receiver, "approval.step_decided")) == 1
+    assert not [e for e in approver.timeline.get(room_id, []) if bot_reply_to(asked)(e)]
+    _, view = await erp.get(f"/api/v1/procurements/{cast.procurement_id}/approvals/A-crash")
+    assert view["state"] == "approved"
+    assert [s["status"] for s in view["steps"]] == ["approved"]

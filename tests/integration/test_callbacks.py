@@ -11,12 +11,11 @@ import pytest
 from mautrix.util.async_db import Database
 from standardwebhooks import Webhook
 
-import bridge.worker
 from bridge import metrics
-from bridge.callbacks import MAX_ATTEMPTS, QUEUE, CallbackSender, sign
+from bridge.callbacks import QUEUE, CallbackSender, sign
 from bridge.config import new_whsec
 from bridge.db import upgrade_table
-from bridge.db.callbacks import CallbackOutbox, create_callback_tables
+from bridge.db.callbacks import CallbackOutbox
 from bridge.worker import QueueWorker, now_ms
 
 from ..receiver import Receiver
@@ -28,15 +27,15 @@ SECRET = new_whsec()
 async def open_database(url: str) -> Database:
     db = Database.create(url, upgrade_table=upgrade_table)
     await db.start()
-    # Until upgrade_v1 creates the table itself; harmless after (IF NOT EXISTS).
-    async with db.acquire() as conn:
-        await create_callback_tables(conn, db.scheme)
     return db
 
 
 def start_worker(outbox: CallbackOutbox, session: aiohttp.ClientSession, url: str) -> QueueWorker:
     sender = CallbackSender(session, url, SECRET)
-    worker: QueueWorker[Any] = QueueWorker(QUEUE, outbox, outbox.due, sender.deliver, MAX_ATTEMPTS)
+    # A backoff capped at 20 ms: the tests wait for retries, not for the clock.
+    worker: QueueWorker[Any] = QueueWorker(
+        QUEUE, outbox, outbox.due, sender.deliver, 8, max_backoff_s=0.02
+    )
     worker.start()
     return worker
 
@@ -48,11 +47,6 @@ def counted(name: str, **labels: str) -> float:
 async def enqueue(outbox: CallbackOutbox, procurement_id: str, key: str, type: str) -> int:
     data = {"key": key, "outcome": "approved", "comment": "Согласовано"}
     return await outbox.enqueue(key, procurement_id, type, data, now_ms())
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bridge.worker, "backoff_ms", lambda attempts: 20)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import pytest
 from aiohttp import web
 from mautrix.types import ContentURI
 
-import bridge.worker
 from bridge.core import BridgeCore
 from bridge.localsynapse import free_port
 from bridge.matrix.documents import DocumentKeeper
@@ -40,15 +39,18 @@ async def documents_bridge(
     database_url: str,
     tmp_path: Path,
     receiver: Receiver,
-    monkeypatch: pytest.MonkeyPatch,
+    file_server: tuple[str, dict[str, bytes]],
 ) -> AsyncIterator[BridgeCore]:
-    # A dead letter is the point of some tests: do not wait minutes of backoff for it.
-    monkeypatch.setattr(bridge.worker, "backoff_ms", lambda attempts: 20)
+    files_url, _ = file_server
     config = deployment.write_config(
         tmp_path / "config.yaml",
         database_url,
         callbacks__url=receiver.url,
         documents__max_bytes=MAX_BYTES,
+        # The procurement system's file store, on this machine's loopback for the tests.
+        documents__fetch={"allow": [files_url + "/"], "allow_networks": ["127.0.0.1/32"]},
+        # Retries are the point of some tests: do not wait minutes of backoff for them.
+        bridge__max_backoff_seconds=1,
     )
     core = BridgeCore(config)
     await core.start()
@@ -57,11 +59,7 @@ async def documents_bridge(
 
 
 def keeper_of(core: BridgeCore) -> DocumentKeeper:
-    """The keeper BridgeCore.start wired in, found by its listener."""
-    owners = [getattr(listener, "__self__", None) for listener in core.bot.listeners]
-    keepers = [owner for owner in owners if isinstance(owner, DocumentKeeper)]
-    assert len(keepers) == 1
-    return keepers[0]
+    return core.documents
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -141,7 +139,8 @@ async def dead_letter(erp: ERP, webhook_id: str) -> str:
     async def parked() -> str | None:
         status, letters = await erp.get("/api/v1/dead-letters")
         assert status == 200
-        found = [d for d in letters["webhooks"] if d["name"] == webhook_id]
+        # A document's fetch is parked in its own queue, under the webhook's id.
+        found = [d for q in ("webhooks", "fetches") for d in letters[q] if d["name"] == webhook_id]
         return str(found[0]["last_error"]) if found else None
 
     return await wait_for(parked, what=f"{webhook_id} parked")

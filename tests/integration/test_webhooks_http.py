@@ -25,9 +25,13 @@ from bridge.config import new_whsec
 from bridge.db import upgrade_table
 from bridge.db.procurements import Procurements
 from bridge.db.rooms import Rooms
+from bridge.db.store import Store
 from bridge.db.webhooks import WebhookInbox
 from bridge.domain.policy import power_levels
-from bridge.web.api import RestAPI, openapi_document
+from bridge.feature import Scope
+from bridge.matrix.procurements import ProcurementRooms
+from bridge.web.api import openapi_document, register_api
+from bridge.web.auth import ApiAuth, ApiToken
 from bridge.web.webhooks import WebhookAPI
 
 from ..unit.test_openapi import schema_validator
@@ -36,6 +40,7 @@ from ..unit.test_webhooks_domain import design_examples
 LIMIT = 4096
 SECRET, ROTATED_IN = new_whsec(), new_whsec()
 API_TOKEN = "test-token-" + uuid.uuid4().hex
+DOCUMENTS_ONLY = "documents-token-" + uuid.uuid4().hex
 PATH = "/api/v1/webhooks"
 
 
@@ -52,9 +57,16 @@ Client = TestClient[web.Request, web.Application]
 
 @pytest.fixture
 async def client(db: Database) -> AsyncIterator[Client]:
-    app = web.Application()
-    WebhookAPI([SECRET, ROTATED_IN], LIMIT, WebhookInbox(db)).register(app)
-    RestAPI([API_TOKEN], Procurements(db), Rooms(db)).register(app)
+    auth = ApiAuth(
+        [
+            ApiToken(API_TOKEN, frozenset({Scope.READ})),
+            ApiToken(DOCUMENTS_ONLY, frozenset({Scope.DOCUMENTS})),
+        ]
+    )
+    app = web.Application(middlewares=[auth.middleware])
+    WebhookAPI([SECRET, ROTATED_IN], LIMIT, WebhookInbox(db)).register(app, auth)
+    rooms = ProcurementRooms(Store(db, callbacks_enabled=False), reconciler=None)  # type: ignore[arg-type]
+    register_api(app, auth, rooms.feature().routes)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         yield test_client
 
@@ -378,7 +390,8 @@ async def seed_procurement(db: Database) -> None:
         "supplier:torgprofi": "[Архив] ООО «ТоргПрофи»",
     }
     for key, name in names.items():
-        room = await rooms.intend("26908", key, is_space=key == "space")
+        party = key.partition(":")[2] or None
+        room = await rooms.intend("26908", key, is_space=key == "space", party=party)
         room_id = f"!{key.replace(':', '-')}:corp.example"
         await rooms.bind(room.creation_id, room_id, now)
         await rooms.set_state(room_id, "m.room.name", "", {"name": name})
@@ -388,7 +401,7 @@ async def seed_procurement(db: Database) -> None:
             archived=key.startswith("supplier:"),
         )
         await rooms.set_state(room_id, "m.room.power_levels", "", levels)
-    await rooms.intend("26908", "commission", is_space=False)  # being created: not listed
+    await rooms.intend("26908", "commission", is_space=False, party=None)  # being created
 
 
 async def get(
@@ -396,6 +409,12 @@ async def get(
 ) -> tuple[int, dict[str, Any]]:
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     async with client.get(path, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def get_with_query_token(client: Client, path: str) -> tuple[int, dict[str, Any]]:
+    """The token in the URL, where proxies and browsers log it: never accepted."""
+    async with client.get(path, params={"access_token": API_TOKEN}) as resp:
         return resp.status, await resp.json()
 
 
@@ -453,8 +472,26 @@ Check = Callable[[Client], Awaitable[tuple[int, dict[str, Any]]]]
             lambda c: get(c, "/api/v1/procurements/26908", "wrong"), 401, "M_UNKNOWN_TOKEN"
         ),
         pytest.param(lambda c: get(c, "/api/v1/procurements/unknown"), 404, "M_NOT_FOUND"),
+        pytest.param(
+            lambda c: get_with_query_token(c, "/api/v1/procurements/26908"),
+            401,
+            "M_UNKNOWN_TOKEN",
+        ),
+        pytest.param(
+            lambda c: get(c, "/api/v1/procurements/26908", DOCUMENTS_ONLY), 403, "M_FORBIDDEN"
+        ),
+        pytest.param(lambda c: get(c, "/api/v1/no-such-route"), 404, "M_NOT_FOUND"),
+        pytest.param(lambda c: get(c, "/api/v1/no-such-route", None), 401, "M_UNKNOWN_TOKEN"),
     ],
-    ids=["no-token", "wrong-token", "unknown-id"],
+    ids=[
+        "no-token",
+        "wrong-token",
+        "unknown-id",
+        "token-in-url",
+        "token-without-the-scope",
+        "unknown-route",
+        "unknown-route-without-token",
+    ],
 )
 async def test_procurement_refused(
     client: Client, db: Database, request_it: Check, status: int, errcode: str

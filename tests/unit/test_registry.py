@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
 from bridge.domain.cards import (
@@ -34,8 +33,7 @@ from bridge.domain.registry import (
     seen_by,
 )
 from bridge.matrix.media import TooLarge, read_limited
-from bridge.web.api import openapi_document
-from bridge.web.documents import content_disposition, document_routes
+from bridge.web.api import content_disposition
 
 from .test_cards import check_html, lines
 from .test_openapi import schema_validator
@@ -191,23 +189,6 @@ def test_document_view_matches_the_document() -> None:
     )
     schema_validator("RegistryDocument").validate(posted)
     assert posted["source"] == "bridge"
-
-
-def test_the_routes_are_documented() -> None:
-    app = web.Application()
-    for method, path, handler in document_routes(None, []):  # type: ignore[arg-type]
-        app.router.add_route(method, path, handler)
-    served = {
-        (route.resource.canonical, route.method.lower())
-        for route in app.router.routes()
-        if route.resource is not None and route.method != "HEAD"
-    }
-    paths = openapi_document()["paths"]
-    assert served == {
-        ("/api/v1/procurements/{id}/documents", "get"),
-        ("/api/v1/documents/{doc_id}/content", "get"),
-    }
-    assert all(method in paths[path] for path, method in served)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,11 @@
+"""The schema's versions, one frozen file each, applied in order by mautrix's upgrade table."""
+
+from __future__ import annotations
+
+from mautrix.util.async_db import UpgradeTable
+
+from . import v01_initial, v02_fail_closed
+
+upgrade_table = UpgradeTable(database_name="procurement bridge")
+upgrade_table.register(v01_initial.upgrade, description="Initial schema")
+upgrade_table.register(v02_fail_closed.upgrade, description="Rooms bound to parties, fetches")

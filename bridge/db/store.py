@@ -1,0 +1,42 @@
+"""Every table of the bridge, on one database; and the transaction that binds them."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+
+from mautrix.util.async_db import Database
+
+from .approvals import Approvals
+from .callbacks import CallbackOutbox
+from .direct import DirectChats
+from .documents import Documents
+from .fetches import DocumentFetches
+from .inbox import Inbox
+from .outbox import MatrixOutbox
+from .procurements import Procurements
+from .refusals import RefusedEffects
+from .rooms import Rooms
+from .transaction import transaction
+from .votes import Votes
+from .webhooks import WebhookInbox
+
+
+class Store:
+    def __init__(self, db: Database, *, callbacks_enabled: bool) -> None:
+        self.db = db
+        self.inbox = Inbox(db)
+        self.outbox = MatrixOutbox(db)
+        self.direct_chats = DirectChats(db)
+        self.webhooks = WebhookInbox(db)
+        self.procurements = Procurements(db)
+        self.rooms = Rooms(db)
+        self.refused = RefusedEffects(db)
+        self.callbacks = CallbackOutbox(db, enabled=callbacks_enabled)
+        self.votes = Votes(db)
+        self.approvals = Approvals(db)
+        self.documents = Documents(db)
+        self.fetches = DocumentFetches(db)
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """A fact and everything it causes, written together or not at all."""
+        return transaction(self.db)
