@@ -32,6 +32,7 @@ from .matrix.procurements import ProcurementRooms
 from .matrix.reconciler import Reconciler
 from .matrix.sender import Sender
 from .matrix.votes import VoteKeeper
+from .matrix.watch import HomeserverWatch
 from .signature import SignatureConfigError, SignatureVerifier, load_verifier_config
 from .web.admin import AdminAPI, Parked
 from .web.api import register_api
@@ -62,6 +63,7 @@ class BridgeCore:
         self.store = Store(
             open_database(str(config["database"]), config["database_opts"]),
             callbacks_enabled=bool(config["callbacks.url"]),
+            bot=config.bot_mxid,
         )
         # The tables, by name, for the tests and the demo that look inside.
         self.db = self.store.db
@@ -75,12 +77,14 @@ class BridgeCore:
         self.runner: web.AppRunner | None = None
         self.workers: list[QueueWorker[Any]] = []
         self.timers: list[Timer] = []
+        self.watch: HomeserverWatch | None = None
 
     async def start(self) -> None:
         await self._open_database()
         client = await self._connect()
         features = self.build_features(client)
         self.workers = self.build_workers(client, features)
+        self._watch_homeserver()
         await self._listen(features)
         for worker in self.workers:
             worker.start()
@@ -192,6 +196,22 @@ class BridgeCore:
             for q in queues
         ]
 
+    def _watch_homeserver(self) -> None:
+        """Once the homeserver is back after an outage, what waited for it goes at once."""
+        assert self.session is not None
+
+        async def retry_all() -> None:
+            for worker in self.workers:
+                await worker.queue.retry_waiting()
+                worker.wake()
+            for timer in self.timers:
+                timer.retry_now()
+
+        self.watch = HomeserverWatch(self.session, self.config["homeserver.address"], retry_all)
+        for worker in self.workers:
+            worker.on_transient = self.watch.suspect
+        self.watch.start()
+
     async def _listen(self, features: FeatureSet) -> None:
         self.runner = web.AppRunner(self.application(features), access_log=None)
         await self.runner.setup()
@@ -254,6 +274,8 @@ class BridgeCore:
         # Stop taking transactions first: anything not stored now is retried by the homeserver.
         if self.runner:
             await self.runner.cleanup()
+        if self.watch is not None:
+            await self.watch.stop()
         for timer in self.timers:
             await timer.stop()
         for worker in self.workers:

@@ -4,7 +4,6 @@ transient, parked with its reason when it is permanent."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -12,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
 from . import metrics
+from .background import IDLE_S, Background
 from .db.queue import WorkQueue
 from .retry import DEFAULT_MAX_BACKOFF_S, Failure, backoff_ms, classify
 
@@ -29,8 +29,6 @@ class Work(Protocol):
 
 W = TypeVar("W", bound=Work)
 
-IDLE_POLL_S = 30.0
-
 
 def now_ms() -> int:
     return int(time.time() * 1000)
@@ -41,7 +39,7 @@ def from_ms(ts: int) -> datetime:
     return datetime.fromtimestamp(ts / 1000, UTC)
 
 
-class QueueWorker(Generic[W]):
+class QueueWorker(Background, Generic[W]):
     """`max_attempts` bounds only unexpected failures (a fault of the bridge); None never parks
     them. Transient failures wait out a backoff capped at `max_backoff_s`, however long."""
 
@@ -56,56 +54,28 @@ class QueueWorker(Generic[W]):
         max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
         concurrency: int = 1,
     ) -> None:
-        self.name = name
+        super().__init__(name, logging.getLogger(f"bridge.worker.{name}"), max_backoff_s)
         self.queue = queue
         queue.on_new_work = self.wake
         self.fetch_due = fetch_due
         self.handle = handle
         self.max_attempts = max_attempts
-        self.max_backoff_s = max_backoff_s
         self.concurrency = concurrency
-        self.log = logging.getLogger(f"bridge.worker.{name}")
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        # Told of every failure that may pass (core: look whether the homeserver is there).
+        self.on_transient: Callable[[], None] = _nothing
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"worker-{self.name}")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task:
-            await self._task
-
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                processed = await self.run_once()
-                failures = 0
-                if processed:
-                    continue
-                due = await self.queue.next_due_at()
-                timeout = IDLE_POLL_S if due is None else max(0.0, (due - now_ms()) / 1000)
-            except Exception:
-                # The store itself is failing (e.g. the database is down): keep trying.
-                failures += 1
-                self.log.exception("Queue %s unavailable, retrying", self.name)
-                timeout = backoff_ms(failures, self.max_backoff_s) / 1000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(timeout, IDLE_POLL_S))
+    async def cycle(self) -> float:
+        if await self.run_once():
+            return 0  # more may be due right away
+        due = await self.queue.next_due_at()
+        return IDLE_S if due is None else (due - now_ms()) / 1000
 
     async def run_once(self) -> int:
         """Processes the items due now; returns how many were taken."""
         items = await self.fetch_due(now_ms())
         if self.concurrency <= 1:
             for item in items:
-                if self._stopping:
+                if self.stopping:
                     break
                 await self._process(item)
         else:
@@ -139,6 +109,8 @@ class QueueWorker(Generic[W]):
             and attempts >= self.max_attempts
         )
         metrics.FAILED.labels(self.name).inc()
+        if failure is Failure.TRANSIENT:
+            self.on_transient()
         message = "%s %s failed (%s, attempt %d)%s"
         args = (self.name, item.label, failure.value, attempts, ", parked" if dead else "")
         if failure is Failure.TRANSIENT:
@@ -152,3 +124,7 @@ class QueueWorker(Generic[W]):
             now_ms() + backoff_ms(attempts, self.max_backoff_s),
             dead,
         )
+
+
+def _nothing() -> None:
+    pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +149,28 @@ async def bridge(synapse: LocalSynapse, config: Config) -> AsyncIterator[BridgeC
     await core.start()
     yield core
     await core.stop()
+
+
+StartBridge = Callable[..., Awaitable[BridgeCore]]
+
+
+@pytest.fixture
+async def bridge_with(
+    synapse: LocalSynapse, deployment: Deployment, database_url: str, tmp_path: Path
+) -> AsyncIterator[StartBridge]:
+    """Starts the bridge with config overrides (`callbacks__url=…`); stopped after the test."""
+    cores: list[BridgeCore] = []
+
+    async def start(**overrides: Any) -> BridgeCore:
+        config = deployment.write_config(tmp_path / "config.yaml", database_url, **overrides)
+        core = BridgeCore(config)
+        await core.start()
+        cores.append(core)
+        return core
+
+    yield start
+    for core in cores:
+        await core.stop()
 
 
 @pytest.fixture

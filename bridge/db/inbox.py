@@ -7,8 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mautrix.util.async_db import Connection, Scheme
+from mautrix.util.async_db import Connection, Database, Scheme
 
+from ..domain.events import OUTBOX_MARKER
 from .queue import WorkQueue
 
 
@@ -36,8 +37,16 @@ def ephemeral_id(edu: dict[str, Any]) -> str:
 
 
 class Inbox(WorkQueue[InboxEvent]):
+    """`bot` is the bridge's own user: the echoes of its events say which outbox row they
+    were sent for (OUTBOX_MARKER), recorded as they are stored."""
+
     table = "matrix_event"
     key = "seq"
+
+    def __init__(self, db: Database, bot: str | None = None) -> None:
+        super().__init__(db)
+        self.bot = bot
+
     since = "received_at"
     name = "event_id"
 
@@ -84,8 +93,26 @@ class Inbox(WorkQueue[InboxEvent]):
                     "ON CONFLICT (event_id) DO NOTHING",
                     rows,
                 )
+            # Before any later event is handled: an answer to a poll the bridge sent just
+            # before it was killed finds the poll by its event id.
+            echoes = [echo for ev in events if (echo := self._echo(ev)) is not None]
+            if echoes:
+                await conn.executemany(
+                    "UPDATE matrix_outbox SET event_id=$2 WHERE id=$1 AND event_id IS NULL",
+                    echoes,
+                )
         self.notify()
         return True
+
+    def _echo(self, event: dict[str, Any]) -> tuple[int, str] | None:
+        """(outbox row, event id) of the bridge's own event, None for anyone else's."""
+        if self.bot is None or event.get("sender") != self.bot:
+            return None
+        content = event.get("content")
+        row = content.get(OUTBOX_MARKER) if isinstance(content, dict) else None
+        if isinstance(row, bool) or not isinstance(row, int):
+            return None
+        return row, str(event["event_id"])
 
     async def due(self, now: int, limit: int = 100) -> list[InboxEvent]:
         rows = await self.db.fetch(
@@ -129,7 +156,7 @@ def event_row(ev: dict[str, Any], ephemeral: bool, now: int) -> tuple[Any, ...]:
         _column(ev["type"]),
         _column(state_key),
         origin_ts if isinstance(origin_ts, int) else None,
-        json.dumps(ev, ensure_ascii=False, separators=(",", ":")),
+        _json(ev),
         ephemeral,
         now,
     )
@@ -137,3 +164,13 @@ def event_row(ev: dict[str, Any], ephemeral: bool, now: int) -> tuple[Any, ...]:
 
 def _column(value: object) -> str | None:
     return value.replace("\x00", "\ufffd") if isinstance(value, str) else None
+
+
+def _json(event: dict[str, Any]) -> str:
+    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate escaped in the JSON cannot be stored as UTF-8: keep it escaped.
+        text = json.dumps(event, separators=(",", ":"))
+    return text

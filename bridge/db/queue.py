@@ -96,6 +96,13 @@ class WorkQueue(Generic[T]):
         )
         return since
 
+    async def retry_waiting(self) -> None:
+        """Everything backing off after a failure is due now (what it waited for is back)."""
+        await self.db.execute(
+            f"UPDATE {self.table} SET next_attempt_at=0 "  # noqa: S608
+            "WHERE status='pending' AND attempts > 0"
+        )
+
     async def retry_dead(self, key: int) -> bool:
         """Puts a dead letter back in the queue (an operator's request); False if none."""
         row = await self.db.fetchval(

@@ -32,6 +32,13 @@ class RefusedEffects:
             now,
         )
 
+    async def of_procurement(self, procurement_id: str) -> set[tuple[str, str]]:
+        """(room key, change) of each refusal on record for the procurement."""
+        rows = await self.db.fetch(
+            "SELECT room_key, effect FROM refused_effect WHERE procurement_id=$1", procurement_id
+        )
+        return {(r["room_key"], r["effect"]) for r in rows}
+
     async def clear(self, procurement_id: str, room_key: str, effect: str) -> None:
         """The change went through after all."""
         await self.db.execute(

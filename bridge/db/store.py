@@ -22,9 +22,9 @@ from .webhooks import WebhookInbox
 
 
 class Store:
-    def __init__(self, db: Database, *, callbacks_enabled: bool) -> None:
+    def __init__(self, db: Database, *, callbacks_enabled: bool, bot: str | None = None) -> None:
         self.db = db
-        self.inbox = Inbox(db)
+        self.inbox = Inbox(db, bot)
         self.outbox = MatrixOutbox(db)
         self.direct_chats = DirectChats(db)
         self.webhooks = WebhookInbox(db)

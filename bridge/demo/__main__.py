@@ -8,6 +8,7 @@ import contextlib
 import logging
 import shutil
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -36,8 +37,6 @@ def parse_args() -> argparse.Namespace:
 
 
 def port_or_free(port: int) -> int:
-    import socket
-
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))

@@ -405,7 +405,7 @@ class Scenario:
             f"  The bot «{self.config.bot_displayname}» ({self.config.bot_mxid}) answers "
             "«помощь» in any of these rooms or in a direct chat.",
             f"  REST API: {self.config['appservice.address']}/api/v1/procurements/{PROCUREMENT}"
-            f"  (Authorization: Bearer {self.config['api.tokens'][0]})",
+            f"  (Authorization: Bearer {self.config.api_tokens[0].token})",
             f"  Health: {self.config['appservice.address']}/health",
         ]
         return "\n".join(lines)

@@ -135,22 +135,32 @@ class _CardBuilder:
         if count < len(present):
             self._overflow()
 
-    def items(self, heading: str | None, items: Sequence[_Line]) -> None:
+    def items(self, heading: str | None, items: Sequence[_Line], *, latest: bool = False) -> None:
+        """A list; what does not fit is counted in a last line («… и ещё N»), or with
+        `latest` the newest (last) items are kept and the earlier ones counted first."""
         if self._full:
             return
         rows = [_cut_line(item) for item in items]
         body = [] if heading is None else [f"{heading}:"]
         html = "" if heading is None else f"<p><b>{escape(heading)}:</b></p>"
         sizes = [_size_of([f"• {plain}"], f"<li>{markup}</li>") for plain, markup in rows]
+        if latest:
+            sizes.reverse()
         count = _fitting(_size_of(body, html + "<ul></ul>"), sizes, self._left - _TAIL_ROOM)
-        shown = rows[:count]
+        shown = rows[len(rows) - count :] if latest else rows[:count]
+        left_out = ""
+        if count < len(rows):
+            key = "earlier_items" if latest else "more_items"
+            left_out = _w(self._locale, key).format(count=len(rows) - count)
+        if latest and left_out:
+            body.append(left_out)
+            html += f"<p><i>{escape(left_out)}</i></p>"
         body.extend(f"• {plain}" for plain, _ in shown)
         if shown or count == len(rows):
             html += "<ul>" + "".join(f"<li>{markup}</li>" for _, markup in shown) + "</ul>"
-        if count < len(rows):
-            more = _w(self._locale, "more_items").format(count=len(rows) - count)
-            body.append(more)
-            html += f"<p><i>{escape(more)}</i></p>"
+        if left_out and not latest:
+            body.append(left_out)
+            html += f"<p><i>{escape(left_out)}</i></p>"
         self._add(body, html)
 
     def build(self) -> Card:
@@ -678,12 +688,12 @@ def documents_card(
     names: Mapping[UserId, str] | None = None,
     locale: Locale = Locale.RU,
 ) -> Card:
-    """The «документы» command: this room's files, oldest first (only this room's: a
-    supplier must never learn of another supplier's files)."""
+    """The «документы» command: this room's files, oldest first, the newest kept when not all
+    fit (only this room's: a supplier must never learn of another supplier's files)."""
     if not documents:
         return _CardBuilder(_w(locale, "no_documents"), locale).build()
     card = _CardBuilder(_w(locale, "documents"), locale)
-    card.items(None, [_document_line(d, names, locale) for d in documents])
+    card.items(None, [_document_line(d, names, locale) for d in documents], latest=True)
     card.lines(_italic(_w(locale, "documents_note")))
     return card.build()
 

@@ -13,6 +13,9 @@ from .ids import EventId
 from .locale import Locale
 from .vote import VoteState
 
+# Every event the bridge sends carries its outbox row id: a retry after a crash finds an
+# earlier success by it, and the event's echo tells which row it was.
+OUTBOX_MARKER = "org.procurement.outbox_id"
 POLL_START = "org.matrix.msc3381.poll.start"
 POLL_END = "org.matrix.msc3381.poll.end"
 POLL_RESPONSE_TYPES = ("org.matrix.msc3381.poll.response", "m.poll.response")

@@ -17,6 +17,7 @@ T = TypeVar("T")
 _MXID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 _MONEY = re.compile(r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _MISSING = object()
 
 
@@ -204,6 +205,8 @@ def _check_str(value: object, path: str, max_len: int, pattern: re.Pattern[str] 
         raise InvalidInput(path, f"expected a string, got {_kind(value)}")
     if not value.strip():
         raise InvalidInput(path, "must not be empty")
+    if _SURROGATE.search(value):
+        raise InvalidInput(path, "holds a lone UTF-16 surrogate (\\ud800–\\udfff): not text")
     if len(value) > max_len:
         raise InvalidInput(path, f"longer than {max_len} characters")
     if pattern is not None and not pattern.match(value):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-# C0 controls but tab and newline, DEL and the C1 controls.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 controls but tab and newline, DEL, the C1 controls, and lone surrogates (a JSON escape
+# can make one; no UTF-8 store or homeserver takes it).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
 ELLIPSIS = "…"
 

@@ -106,6 +106,7 @@ WORDS: dict[Locale, dict[str, str]] = {
         "document_too_large": "Файл не внесён в реестр документов",
         "document_limit": "Размер файла {size}, а допустимо не больше {limit}.",
         "more_items": "… и ещё {count}",
+        "earlier_items": "… и ещё {count} раньше",
         "message_cut": "… (сообщение сокращено)",
     },
     Locale.EN: {
@@ -207,6 +208,7 @@ WORDS: dict[Locale, dict[str, str]] = {
         "document_too_large": "The file was not added to the document registry",
         "document_limit": "The file is {size}, over the limit of {limit}.",
         "more_items": "… and {count} more",
+        "earlier_items": "… and {count} earlier",
         "message_cut": "… (message shortened)",
     },
 }
@@ -302,6 +304,8 @@ REFUSALS: dict[Locale, dict[str, str]] = {
         "в комиссии закупки нет участников.",
         "ORG_PROCUREMENT_VOTE_QUORUM_UNREACHABLE": "Кворум голосования больше числа "
         "голосующих: его нельзя набрать.",
+        "ORG_PROCUREMENT_DOCUMENT_PENDING": "Документ ещё не получен из системы закупок: "
+        "решение можно принять, когда он появится в чате.",
     },
     Locale.EN: {
         RefusalCode.ENDED.value: "The approval has already ended.",
@@ -316,6 +320,8 @@ REFUSALS: dict[Locale, dict[str, str]] = {
         "has no members.",
         "ORG_PROCUREMENT_VOTE_QUORUM_UNREACHABLE": "The quorum is larger than the number of "
         "voters and can never be reached.",
+        "ORG_PROCUREMENT_DOCUMENT_PENDING": "The document has not arrived from the procurement "
+        "system yet: decide once it is in the chat.",
     },
 }
 

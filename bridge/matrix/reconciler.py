@@ -157,10 +157,12 @@ class _Pass:
             if isinstance(e, Invite) and e.key in created:
                 self.folded_invites.setdefault(e.key, []).append(e.user)
         self.waiting: list[str] = []  # changes to try again: failed for now, or not possible yet
+        self.refused: set[tuple[str, str]] = set()  # refusals on record, cleared once through
 
     async def run(self) -> None:
         created: set[str] = set()
         foreign = self.foreign_rooms()
+        self.refused = await self.o.refused.of_procurement(self.plan.procurement_id)
         for effect in self.effects:
             key = _key(effect)
             match effect:
@@ -233,6 +235,8 @@ class _Pass:
                     )
                 self.waiting.append(f"{what} in {key}: {type(e).__name__}: {e}")
             return False
+        if (key, what) in self.refused:  # refused once, through now
+            await o.refused.clear(self.plan.procurement_id, key, what)
         return True
 
     def rid(self, key: str) -> RoomID:

@@ -14,15 +14,14 @@ from mautrix.types import EventType, RoomID
 from ..db.documents import Documents
 from ..db.outbox import MatrixOutbox, OutgoingEvent, Relation
 from ..db.rooms import Rooms
-from ..domain.events import edit_content, fit_content, pinned_events_content
+from ..domain.events import OUTBOX_MARKER, edit_content, fit_content, pinned_events_content
 from ..domain.ids import EventId
 from ..retry import Permanent, Transient
 from . import media
 
 log = logging.getLogger("bridge.matrix.sender")
 
-# Every outgoing event carries its outbox row id, so a retry can find an earlier success.
-MARKER = "org.procurement.outbox_id"
+MARKER = OUTBOX_MARKER
 PINNED = "m.room.pinned_events"
 # How far back a retry looks for its own earlier send.
 _LOOKBACK = 100
@@ -46,7 +45,10 @@ class Sender:
         room_id = RoomID(item.room_id)
         if item.tried:
             # An earlier attempt may have reached the homeserver before the bridge stopped; the
-            # homeserver forgets appservice transaction ids on restart, so look for it.
+            # homeserver forgets appservice transaction ids on restart. Its echo may have told
+            # already (db.inbox); else look for it in the room.
+            if await self.outbox.event_id_of(item.id) is not None:
+                return
             earlier = await self._find_sent(room_id, item.id)
             if earlier:
                 await self.outbox.set_event_id(item.id, earlier)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from bridge.core import BridgeCore
 from bridge.demo.pki import NOW, Party, authority, issue
 
 from ..cast import Cast, make_cast
-from ..conftest import Deployment
+from ..conftest import StartBridge
 from ..erp import ERP
 from ..matrix_user import MatrixUser
 from ..receiver import Receiver
@@ -52,20 +51,16 @@ async def cast(user_factory: Any) -> Cast:
 
 @pytest.fixture
 async def approvals_bridge(
-    synapse: Any,
-    deployment: Deployment,
-    database_url: str,
+    bridge_with: StartBridge,
     tmp_path: Path,
     receiver: Receiver,
     pki: dict[str, Party],
     cast: Cast,
-) -> AsyncIterator[BridgeCore]:
+) -> BridgeCore:
     anchor = tmp_path / "root.pem"
     anchor.write_bytes(pki["root"].pem)
     signer = cast.commission[1].user_id
-    config = deployment.write_config(
-        tmp_path / "config.yaml",
-        database_url,
+    return await bridge_with(
         callbacks__url=receiver.url,
         signatures__trust_anchors=[str(anchor)],
         signatures__identities={
@@ -77,10 +72,6 @@ async def approvals_bridge(
             cast.commission[0].user_id: [f"sha256:{pki['colleague'].fingerprint}"],
         },
     )
-    core = BridgeCore(config)
-    await core.start()
-    yield core
-    await core.stop()
 
 
 def approval_request(

@@ -8,7 +8,6 @@ import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,7 +20,7 @@ from bridge.localsynapse import free_port
 from bridge.matrix.documents import DocumentKeeper
 
 from ..cast import Cast, make_cast
-from ..conftest import Deployment
+from ..conftest import Deployment, StartBridge
 from ..erp import ERP
 from ..matrix_user import Event, MatrixUser
 from ..receiver import Receiver
@@ -34,17 +33,10 @@ MAX_BYTES = 64 * 1024
 
 @pytest.fixture
 async def documents_bridge(
-    synapse: Any,
-    deployment: Deployment,
-    database_url: str,
-    tmp_path: Path,
-    receiver: Receiver,
-    file_server: tuple[str, dict[str, bytes]],
-) -> AsyncIterator[BridgeCore]:
+    bridge_with: StartBridge, receiver: Receiver, file_server: tuple[str, dict[str, bytes]]
+) -> BridgeCore:
     files_url, _ = file_server
-    config = deployment.write_config(
-        tmp_path / "config.yaml",
-        database_url,
+    return await bridge_with(
         callbacks__url=receiver.url,
         documents__max_bytes=MAX_BYTES,
         # The procurement system's file store, on this machine's loopback for the tests.
@@ -52,10 +44,6 @@ async def documents_bridge(
         # Retries are the point of some tests: do not wait minutes of backoff for them.
         bridge__max_backoff_seconds=1,
     )
-    core = BridgeCore(config)
-    await core.start()
-    yield core
-    await core.stop()
 
 
 def keeper_of(core: BridgeCore) -> DocumentKeeper:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,9 @@ async def test_generated_registration_is_accepted_by_synapse(tmp_path: Path) -> 
     assert registration["receive_ephemeral"] is True
     assert registration["de.sorunome.msc2409.push_ephemeral"] is True
     assert config["webhooks"]["secrets"][0].startswith("whsec_")
+    # Both hold the appservice's tokens: readable by their owner alone.
+    for secret_file in (config_path, tmp_path / "registration.yaml"):
+        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600, secret_file
 
     # Point the config at a homeserver and generate again: the tokens stay, the URL follows.
     config["homeserver"] = {"address": synapse.url, "domain": "example.test"}
@@ -53,6 +57,7 @@ async def test_generated_registration_is_accepted_by_synapse(tmp_path: Path) -> 
     done = run_bridge("-c", str(config_path), "-g", "-r", "registration.yaml", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     again = yaml.load(tmp_path / "registration.yaml")
+    assert stat.S_IMODE((tmp_path / "registration.yaml").stat().st_mode) == 0o600
     assert again["as_token"] == registration["as_token"]
     assert again["url"] == f"http://127.0.0.1:{bridge_port}"
 

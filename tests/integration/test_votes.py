@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,13 @@ from bridge.demo.seed import seed_vote
 
 from ..bridge_process import BridgeProcess
 from ..cast import Cast, make_cast
-from ..conftest import Deployment
+from ..conftest import Deployment, StartBridge
 from ..erp import ERP
 from ..js_sdk import assert_element_reads_polls
 from ..matrix_user import Event, MatrixUser
 from ..receiver import Receiver
 from ..waiting import wait_for
+from .test_transactions import put_transaction
 
 BOT = "@procbot:localhost"
 POLL_START = "org.matrix.msc3381.poll.start"
@@ -54,16 +56,8 @@ async def commission_room(cast: Cast) -> str:
 
 
 @pytest.fixture
-async def voting_bridge(
-    synapse: Any, deployment: Deployment, database_url: str, tmp_path: Path, receiver: Receiver
-) -> AsyncIterator[BridgeCore]:
-    config = deployment.write_config(
-        tmp_path / "config.yaml", database_url, callbacks__url=receiver.url
-    )
-    core = BridgeCore(config)
-    await core.start()
-    yield core
-    await core.stop()
+async def voting_bridge(bridge_with: StartBridge, receiver: Receiver) -> BridgeCore:
+    return await bridge_with(callbacks__url=receiver.url)
 
 
 async def test_ten_members_vote_and_the_result_goes_back(
@@ -245,3 +239,42 @@ def is_card(event: Event) -> bool:
 
 def counts(data: dict[str, Any]) -> dict[str, int]:
     return {option["id"]: option["count"] for option in data["tally"]["options"]}
+
+
+async def test_answers_to_a_poll_sent_just_before_a_crash_count(
+    voting_bridge: BridgeCore, deployment: Deployment, erp: ERP, user_factory: Any
+) -> None:
+    """The bridge sent the poll and was killed before recording its event id; the commission
+    answered meanwhile. The homeserver pushes the poll's echo and the answers together after
+    the restart: the echo tells which poll it is, and every answer counts."""
+    cast = await make_cast(user_factory, suppliers=1, commission=3)
+    await erp.upsert(cast.snapshot("commission"))
+    room_id = await commission_room(cast)
+    status, answer_ = await erp.send("vote.requested", vote_request(cast, "V-echo", quorum=2))
+    assert status == 202, answer_
+    poll = await cast.manager.wait_for_event(room_id, from_bot(POLL_START))
+    await voting_bridge.db.execute(
+        "UPDATE matrix_outbox SET event_id=NULL WHERE event_id=$1", poll["event_id"]
+    )
+    now = int(time.time() * 1000)
+    answers = [
+        {
+            "event_id": f"${uuid.uuid4().hex}",
+            "room_id": room_id,
+            "sender": member.user_id,
+            "type": RESPONSE,
+            "origin_server_ts": now,
+            "content": answer(poll["event_id"], "for"),
+        }
+        for member in cast.commission
+    ]
+    echo = {**poll, "room_id": room_id}
+    transaction = {"events": [echo, *answers]}
+    assert await put_transaction(deployment, f"t-{uuid.uuid4().hex}", transaction) == (200, {})
+
+    async def counted() -> int | None:
+        _, view = await erp.get(f"/api/v1/procurements/{cast.procurement_id}/votes/V-echo")
+        done = sum(1 for ballot in view["ballots"] if ballot["counted"])
+        return done if done == len(answers) else None
+
+    await wait_for(counted, what="every answer counted")
