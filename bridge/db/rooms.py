@@ -20,6 +20,7 @@ class ManagedRoom:
     creation_id: str
     create_tried: bool
     party: str | None = None  # the supplier whose members it may hold; None: the buyer's only
+    create_tried_at: int | None = None  # ms; None before the bridge kept it
 
 
 StateMap = dict[tuple[str, str], dict[str, Any]]
@@ -87,9 +88,17 @@ class Rooms:
             retired_key,
         )
 
-    async def mark_create_tried(self, creation_id: str) -> None:
+    async def mark_create_tried(self, creation_id: str, now: int) -> None:
         await self.db.execute(
-            "UPDATE managed_room SET create_tried=true WHERE creation_id=$1", creation_id
+            "UPDATE managed_room SET create_tried=true, create_tried_at=$2 WHERE creation_id=$1",
+            creation_id,
+            now,
+        )
+
+    async def mark_create_untried(self, creation_id: str) -> None:
+        """The createRoom never reached the homeserver: nothing of it can exist."""
+        await self.db.execute(
+            "UPDATE managed_room SET create_tried=false WHERE creation_id=$1", creation_id
         )
 
     async def bind(self, creation_id: str, room_id: str, now: int) -> bool:
@@ -186,7 +195,10 @@ class Rooms:
         return [dict(r) for r in rows]
 
 
-_COLUMNS = "procurement_id, room_key, room_id, is_space, creation_id, create_tried, party"
+_COLUMNS = (
+    "procurement_id, room_key, room_id, is_space, creation_id, create_tried, party, "
+    "create_tried_at"
+)
 
 
 def _managed(row: Any) -> ManagedRoom:
@@ -198,4 +210,5 @@ def _managed(row: Any) -> ManagedRoom:
         creation_id=row["creation_id"],
         create_tried=bool(row["create_tried"]),
         party=row["party"],
+        create_tried_at=row["create_tried_at"],
     )

@@ -7,9 +7,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
+import aiohttp
 from mautrix.api import Method, Path
 from mautrix.client import ClientAPI
-from mautrix.errors import MatrixRequestError, MForbidden
+from mautrix.errors import MatrixConnectionError, MatrixRequestError, MForbidden
 from mautrix.types import EventType, RoomID, UserID
 from prometheus_client import Counter
 
@@ -53,6 +54,8 @@ REFUSED = Counter(
 )
 
 CREATION_ID = "org.procurement.creation_id"
+# How long a createRoom whose answer was lost is waited for before it is sent again.
+CREATION_GRACE_MS = 30_000
 MEMBER = "m.room.member"
 State = tuple[str, str, dict[str, Any]]  # (event type, state key, content)
 ApprovalSource = Callable[[str], Awaitable[Sequence[ApprovalRoomInput]]]
@@ -246,12 +249,21 @@ class _Pass:
 
     async def create(self, spec: RoomSpec) -> None:
         o = self.o
-        row = self.managed.get(spec.key) or await o.rooms.intend(
+        # Read afresh: the echo of an interrupted creation may have bound it since the plan.
+        row = await o.rooms.intend(
             self.plan.procurement_id, spec.key, spec.is_space, spec.supplier_id
         )
+        if row.room_id is not None:
+            self.room_ids[spec.key] = row.room_id
+            await o.request(self.plan.procurement_id)  # planned without it: plan again
+            return
         if row.create_tried and await self.recover(row):
             return
-        await o.rooms.mark_create_tried(row.creation_id)
+        if row.create_tried and now_ms() - (row.create_tried_at or 0) < CREATION_GRACE_MS:
+            # The homeserver may still be creating it (the bridge stopped mid-request): its
+            # m.room.create, naming the creation id, will bind it. Never make a room twice.
+            raise Transient(f"the creation of {spec.key} may still be under way")
+        await o.rooms.mark_create_tried(row.creation_id, now_ms())
         initial: list[State] = [
             *access_states(),
             (policy.CONTEXT_EVENT_TYPE, "", dict(spec.context)),
@@ -280,7 +292,13 @@ class _Pass:
             "invite": invites,
         }
         # Never retried blindly: a lost answer is found by recover(), not created again.
-        resp = await o.client.api.request(Method.POST, Path.v3.createRoom, body, retry_count=0)
+        try:
+            resp = await o.client.api.request(Method.POST, Path.v3.createRoom, body, retry_count=0)
+        except MatrixConnectionError as e:
+            if isinstance(e.__cause__, aiohttp.ClientConnectorError):
+                # Never connected: the homeserver did not see it, nothing to wait for.
+                await o.rooms.mark_create_untried(row.creation_id)
+            raise
         room_id = resp["room_id"]
         now = now_ms()
         await o.rooms.bind(row.creation_id, room_id, now)

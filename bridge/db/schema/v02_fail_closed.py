@@ -35,6 +35,8 @@ async def _rooms_bound_to_parties(conn: Connection) -> None:
     # The supplier whose members a room may hold (NULL: only the buyer's people). A room never
     # passes to another party; the supplier of existing rooms is read from their snapshot.
     await conn.execute("ALTER TABLE managed_room ADD COLUMN party TEXT")
+    # When createRoom was last sent: a room whose answer was lost may still be being created.
+    await conn.execute("ALTER TABLE managed_room ADD COLUMN create_tried_at BIGINT")
     rows = await conn.fetch(
         "SELECT m.procurement_id, m.room_key, p.snapshot FROM managed_room m "
         "LEFT JOIN procurement p ON p.id = m.procurement_id"
