@@ -29,6 +29,7 @@ from bridge.config import new_whsec
 from bridge.db import open_database
 from bridge.db.webhooks import WebhookInbox
 from bridge.localsynapse import free_port
+from bridge.web.auth import ApiAuth
 from bridge.web.webhooks import WebhookAPI
 
 ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -105,8 +106,10 @@ async def bridge_rate(payloads: list[bytes], concurrency: int) -> float:
     db = open_database(url, {"max_size": concurrency})
     await db.start()
     secret = new_whsec()
-    app = web.Application()
-    WebhookAPI([secret], 1048576, WebhookInbox(db)).register(app)
+    # The bridge's own middleware stack: the API's auth runs on every request.
+    auth = ApiAuth([])
+    app = web.Application(middlewares=[auth.middleware])
+    WebhookAPI([secret], 1048576, WebhookInbox(db)).register(app, auth)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()
