@@ -15,6 +15,8 @@ from ruamel.yaml import YAML
 from yarl import URL
 
 from .domain.locale import Locale
+from .domain.reminders import parse_offsets
+from .domain.request_form import FormField, parse_fields
 from .feature import Scope
 from .fetch import FetchPolicy, policy_from_config
 from .retry import DEFAULT_MAX_BACKOFF_S
@@ -63,6 +65,8 @@ class Config(BaseFileConfig):
             "bridge.max_backoff_seconds",
             "documents.max_bytes",
             "documents.fetch",
+            "requests.fields",
+            "reminders.before",
             "signatures.trust_anchors",
             "signatures.identities",
         ):
@@ -112,6 +116,15 @@ class Config(BaseFileConfig):
         section = dict(self["documents.fetch"] or {})
         section.pop("concurrency", None)
         return policy_from_config(section, self.max_document_bytes)
+
+    @property
+    def request_fields(self) -> tuple[FormField, ...]:
+        return parse_fields(self["requests.fields"])
+
+    @property
+    def reminder_offsets(self) -> tuple[int, ...]:
+        """Seconds before a deadline at which a reminder goes out (`reminders.before`)."""
+        return parse_offsets(self["reminders.before"])
 
     @property
     def fetch_concurrency(self) -> int:
@@ -199,7 +212,9 @@ class Config(BaseFileConfig):
             _api_token(entry, f"api.tokens[{i}]")
         self._check_numbers()
         try:
-            self.fetch_policy  # noqa: B018 - parsed for its errors
+            self.fetch_policy  # noqa: B018 - parsed for their errors
+            self.request_fields  # noqa: B018
+            self.reminder_offsets  # noqa: B018
         except ValueError as e:
             key, _, problem = str(e).partition(": ")
             raise ConfigError(key, problem) from None

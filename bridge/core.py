@@ -25,11 +25,18 @@ from .domain.webhooks import WEBHOOK_TYPES
 from .feature import FeatureConflict, FeatureSet, Queue, Timer
 from .fetch import DocumentFetcher
 from .matrix.approvals import ApprovalKeeper
+from .matrix.assistant import Assistant
+from .matrix.avatars import Avatars
 from .matrix.bot import Bot
 from .matrix.client import check_homeserver, ensure_bot, make_client
+from .matrix.conversation import Conversation
 from .matrix.documents import DocumentKeeper
+from .matrix.people import People
 from .matrix.procurements import ProcurementRooms
 from .matrix.reconciler import Reconciler
+from .matrix.reminders import Reminders
+from .matrix.replies import Replier
+from .matrix.requests import RequestDesk
 from .matrix.sender import Sender
 from .matrix.votes import VoteKeeper
 from .matrix.watch import HomeserverWatch
@@ -48,8 +55,8 @@ log = logging.getLogger("bridge.core")
 _MAX_REQUEST_BYTES = 64 * 1024 * 1024
 _DB_CLOSE_TIMEOUT_S = 10
 _WEBHOOK_BODY_DEFAULT = 1024 * 1024
-# Commands the bot answers itself; every other command must have a feature's handler.
-_BOT_COMMANDS = frozenset({Command.HELP})
+# Commands the conversation answers itself; every other must have a feature's handler.
+_CONVERSATION_COMMANDS = frozenset({Command.HELP, Command.CANCEL})
 REFUSED_CHANGES = "refused-changes"
 
 
@@ -115,6 +122,7 @@ class BridgeCore:
 
     def build_features(self, client: ClientAPI) -> FeatureSet:
         config, store, locale = self.config, self.store, self.config.locale
+        avatars = Avatars(client, store)
         self.reconciler = reconciler = Reconciler(
             client,
             store,
@@ -122,12 +130,25 @@ class BridgeCore:
             locale=locale,
             federate=bool(config["bridge.federate"]),
             approvals=self._approval_rooms,
+            avatars=avatars.urls,
         )
         store.refused.request_reconcile = reconciler.request
+        people = People(store)
+        replier = Replier(store)
+        conversation = Conversation(store, people, replier, locale)
         self.bot = bot = Bot(
-            client, store, reconciler.request, config["homeserver.domain"], locale
+            client,
+            store,
+            conversation,
+            replier,
+            reconciler.request,
+            config["homeserver.domain"],
+            locale,
         )
         rooms = ProcurementRooms(store, reconciler)
+        assistant = Assistant(store, people, locale, config.bot_mxid)
+        requests = RequestDesk(store, replier, config.request_fields, locale)
+        reminders = Reminders(client, store, people, replier, locale, config.reminder_offsets)
         self.fetcher = DocumentFetcher(config.fetch_policy)
         self.documents = documents = DocumentKeeper(
             client,
@@ -144,22 +165,34 @@ class BridgeCore:
             self._signature_verifier(),
             documents,
             reconciler.request,
-            bot.reply,
+            replier,
             locale,
             config.max_document_bytes,
         )
         try:
             # Documents first: a file is on record before another feature acts on it.
             features = FeatureSet(
-                (rooms.feature(), documents.feature(), votes.feature(), approvals.feature()),
+                (
+                    rooms.feature(),
+                    documents.feature(),
+                    votes.feature(),
+                    approvals.feature(),
+                    assistant.feature(),
+                    requests.feature(),
+                    reminders.feature(),
+                    avatars.feature(),
+                ),
                 webhook_types=WEBHOOK_TYPES,
-                commands=set(Command) - _BOT_COMMANDS,
+                commands=set(Command) - _CONVERSATION_COMMANDS,
             )
         except FeatureConflict as e:
             raise StartupProblem(f"features: {e}") from None
-        bot.commands = features.commands
+        conversation.commands = features.commands
+        conversation.actions = features.actions
+        conversation.dialogs = features.dialogs
         bot.listeners = features.listeners
         bot.ephemeral_listeners = features.ephemeral_listeners
+        bot.recorders = features.recorders
         documents.on_fetched = features.fetched
         self.timers = list(features.timers.values())
         # A new room may be what a timer waits for (an approval's card).

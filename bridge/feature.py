@@ -11,8 +11,8 @@ from typing import Any, Protocol
 from .db.queue import WorkQueue
 from .db.rooms import ManagedRoom
 from .db.webhooks import StoredWebhook
-from .domain.cards import Card
-from .domain.commands import Command, ParsedCommand
+from .domain.card import Card
+from .domain.commands import Command, ParsedCommand, Place, Role
 from .domain.errors import InvalidInput
 from .domain.webhooks import ParsedWebhook
 from .retry import Permanent
@@ -21,8 +21,50 @@ from .retry import Permanent
 WebhookHandler = Callable[[StoredWebhook], Awaitable[None]]
 # Checks a valid webhook against the current state; raises Refused (answered 409).
 Admission = Callable[[ParsedWebhook], Awaitable[None]]
-# A command in a managed room: (room, the message event, the parsed command) → the reply.
-CommandHandler = Callable[[ManagedRoom, dict[str, Any], ParsedCommand], Awaitable[Card | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Asker:
+    """Who typed or clicked, where, and what they are there."""
+
+    user: str
+    room_id: str
+    place: Place
+    room: ManagedRoom | None  # None in a direct chat with the bot
+    roles: frozenset[Role]
+    event: dict[str, Any]  # the message, or the reaction of a click
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A reaction key the bot puts on its own message; a click does `action` (a JSON object
+    with its `kind`, handled by the feature that declared that kind)."""
+
+    key: str
+    action: Mapping[str, Any]
+    user: str | None = None  # who may click it; None: whoever the action allows
+
+
+# A button that does nothing but say «отменено» (a confirmation declined).
+DISMISS = "dismiss"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    card: Card
+    buttons: tuple[Button, ...] = ()
+    # A choice made once (a confirmation, a question): the first click on any of its buttons
+    # puts them all out of use, so a later click on another changes nothing.
+    once: bool = False
+
+
+Answer = Reply | Card | None
+# A command typed (or clicked in a menu) → the bot's answer.
+CommandHandler = Callable[[Asker, ParsedCommand], Awaitable[Answer]]
+# A click on a button → the bot's answer.
+ActionHandler = Callable[[Asker, Mapping[str, Any]], Awaitable[Answer]]
+# A message in a conversation under way (the dialog's state as stored) → the bot's answer.
+DialogHandler = Callable[[Asker, str, Mapping[str, Any]], Awaitable[Answer]]
 # Anything else posted in a managed room (poll answers, files, …).
 EventListener = Callable[[ManagedRoom, dict[str, Any]], Awaitable[None]]
 # Ephemeral events (read receipts).
@@ -103,6 +145,12 @@ class Feature:
     queues: tuple[Queue, ...] = ()
     # By webhook type: who takes a document fetched from the URL that webhook gave.
     fetched: Mapping[str, FetchedHandler] = field(default_factory=dict)
+    # By action kind: what a click on one of this feature's buttons does.
+    actions: Mapping[str, ActionHandler] = field(default_factory=dict)
+    # By dialog kind: who answers a message in a conversation this feature started.
+    dialogs: Mapping[str, DialogHandler] = field(default_factory=dict)
+    # Called for every event of a managed room, the bot's own included (the search index).
+    recorders: tuple[EventListener, ...] = ()
 
 
 class FeatureConflict(Exception):
@@ -135,6 +183,12 @@ class FeatureSet:
         self.queues = _unique(
             "queue", ((q.name, f.name, q) for f in self.features for q in f.queues)
         )
+        self.actions = _unique(
+            "button action", ((k, f.name, h) for f in self.features for k, h in f.actions.items())
+        )
+        self.dialogs = _unique(
+            "dialog", ((k, f.name, h) for f in self.features for k, h in f.dialogs.items())
+        )
         self.fetched = _unique(
             "fetched document of",
             ((t, f.name, h) for f in self.features for t, h in f.fetched.items()),
@@ -144,6 +198,7 @@ class FeatureSet:
         self.admissions = tuple(a for f in self.features for a in f.admissions)
         self.listeners = tuple(h for f in self.features for h in f.listeners)
         self.ephemeral_listeners = tuple(h for f in self.features for h in f.ephemeral_listeners)
+        self.recorders = tuple(h for f in self.features for h in f.recorders)
 
     async def admit(self, webhook: ParsedWebhook) -> None:
         for admission in self.admissions:

@@ -132,6 +132,14 @@ class MatrixUser:
         )
         return str(resp["event_id"])
 
+    async def react(self, room_id: str, event_id: str, key: str) -> str:
+        """A click on a reaction (a button the bot put under its message), as Element sends it."""
+        return await self.send_event(
+            room_id,
+            "m.reaction",
+            {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}},
+        )
+
     async def send_file(
         self, room_id: str, filename: str, data: bytes, mime: str = "application/octet-stream"
     ) -> str:

@@ -28,6 +28,7 @@ class StoredApproval:
     cancel_reason: str | None
     finished: bool
     awaiting_document: bool  # requested by URL, not fetched yet
+    overdue_noticed: bool  # the organisation chat was told its deadline passed
 
     @property
     def key(self) -> ApprovalKey:
@@ -46,7 +47,7 @@ class StoredDecision:
 
 _COLUMNS = (
     "procurement_id, approval_id, request, card_outbox_id, poll_outbox_id, file_outbox_id, "
-    "ended_at, outcome, cancel_reason, finished, awaiting_document"
+    "ended_at, outcome, cancel_reason, finished, awaiting_document, overdue_noticed"
 )
 
 
@@ -108,6 +109,23 @@ class Approvals:
         )
         return [_approval(r) for r in rows]
 
+    async def open_all(self) -> list[StoredApproval]:
+        """Every route still running, posted or not."""
+        rows = await self.db.fetch(
+            f"SELECT {_COLUMNS} FROM approval WHERE outcome IS NULL ORDER BY created_at"  # noqa: S608
+        )
+        return [_approval(r) for r in rows]
+
+    async def set_overdue_noticed(self, approval: StoredApproval) -> bool:
+        """Marks the missed deadline as told; False if it was told before."""
+        marked = await self.db.fetchval(
+            "UPDATE approval SET overdue_noticed=true WHERE procurement_id=$1 "
+            "AND approval_id=$2 AND NOT overdue_noticed RETURNING approval_id",
+            approval.procurement_id,
+            approval.approval_id,
+        )
+        return marked is not None
+
     async def due(self, _now: int) -> list[StoredApproval]:
         """Routes with something to post: a card (once the document is there, or the route
         ended without it), or the end of a route that is over."""
@@ -141,7 +159,7 @@ class Approvals:
         return bytes(data)
 
     async def set_posted(
-        self, approval: StoredApproval, file_id: int | None, card_id: int, poll_id: int
+        self, approval: StoredApproval, file_id: int | None, card_id: int, poll_id: int | None
     ) -> None:
         await self.db.execute(
             "UPDATE approval SET file_outbox_id=$3, card_outbox_id=$4, poll_outbox_id=$5 "
@@ -265,4 +283,5 @@ def _approval(row: Any) -> StoredApproval:
         cancel_reason=row["cancel_reason"],
         finished=bool(row["finished"]),
         awaiting_document=bool(row["awaiting_document"]),
+        overdue_noticed=bool(row["overdue_noticed"]),
     )

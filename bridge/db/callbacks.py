@@ -67,14 +67,15 @@ class CallbackOutbox(WorkQueue[OutgoingCallback]):
     async def enqueue(
         self,
         dedup_key: str,
-        procurement_id: str,
+        procurement_id: str | None,
         type: str,
         data: dict[str, Any],
         now: int,
     ) -> int:
         """Queues a callback once per `dedup_key`; returns its row id (the first's if repeated).
 
-        `data` gains the `procurement_id` the receiver routes by, if it lacks it.
+        `data` gains the `procurement_id` the receiver routes by, if it lacks it. A callback of
+        no procurement (a request from a direct chat) goes in a line of its own.
         """
         if data.get("procurement_id", procurement_id) != procurement_id:
             raise ValueError(f"{dedup_key}: data.procurement_id is not {procurement_id!r}")
@@ -89,7 +90,7 @@ class CallbackOutbox(WorkQueue[OutgoingCallback]):
             "ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
             dedup_key,
             f"cb_{uuid.uuid4().hex}",
-            procurement_id,
+            procurement_id or "",
             type,
             body,
             "pending" if self.enabled else DISABLED,

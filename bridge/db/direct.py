@@ -1,4 +1,4 @@
-"""Direct chats that users opened with the bot."""
+"""Direct chats between people and the bot (opened by either)."""
 
 from __future__ import annotations
 
@@ -22,3 +22,10 @@ class DirectChats:
             "SELECT user_id FROM direct_chat WHERE room_id=$1", room_id
         )
         return user
+
+    async def room_of(self, user_id: str) -> str | None:
+        """The person's direct chat with the bot (the first they opened, or the bot did)."""
+        room: str | None = await self.db.fetchval(
+            "SELECT room_id FROM direct_chat WHERE user_id=$1 ORDER BY room_id LIMIT 1", user_id
+        )
+        return room

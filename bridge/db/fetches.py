@@ -69,6 +69,15 @@ class DocumentFetches(WorkQueue[DocumentFetch]):
             for r in rows
         ]
 
+    async def waiting_bodies(self, procurement_id: str) -> list[str]:
+        """The webhooks (their raw bodies) whose documents are still being fetched."""
+        rows = await self.db.fetch(
+            "SELECT w.body FROM document_fetch f JOIN webhook w ON w.webhook_id = f.webhook_id "
+            "WHERE f.procurement_id=$1 AND f.status='pending'",
+            procurement_id,
+        )
+        return [r["body"] for r in rows]
+
     async def status_of(self, webhook_id: str) -> str | None:
         status: str | None = await self.db.fetchval(
             "SELECT status FROM document_fetch WHERE webhook_id=$1", webhook_id

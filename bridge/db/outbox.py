@@ -19,6 +19,7 @@ class Relation(Enum):
     REFERENCE = "reference"  # a reference to it (a poll's end)
     PIN = "pin"  # m.room.pinned_events with it added
     UNPIN = "unpin"  # m.room.pinned_events with it removed
+    ANNOTATION = "annotation"  # a reaction on it (a button: its key is the content's "key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,27 @@ class MatrixOutbox(WorkQueue[OutgoingEvent]):
             relation=Relation.PIN if pin else Relation.UNPIN,
             state_key="",
         )
+
+    async def enqueue_reaction(
+        self, dedup_key: str, room_id: str, key: str, target: int, now: int
+    ) -> int:
+        """The bot's own reaction `key` on the event queued as row `target`: a button."""
+        return await self.enqueue(
+            dedup_key,
+            room_id,
+            "m.reaction",
+            {"key": key},
+            now,
+            related_id=target,
+            relation=Relation.ANNOTATION,
+        )
+
+    async def row_of_event(self, event_id: str) -> int | None:
+        """The outbox row an event was sent for, if the bridge sent it."""
+        row: int | None = await self.db.fetchval(
+            "SELECT id FROM matrix_outbox WHERE event_id=$1", event_id
+        )
+        return row
 
     async def due(self, now: int, limit: int = 50) -> list[OutgoingEvent]:
         rows = await self.db.fetch(

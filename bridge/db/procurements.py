@@ -58,8 +58,27 @@ class Procurements(WorkQueue[ReconcileJob]):
         )
         if seq is None:
             return False
+        # The first time a stage is applied is when it began (the status card's dates).
+        await self.db.execute(
+            "INSERT INTO stage_history (procurement_id, stage, since) VALUES ($1, $2, $3) "
+            "ON CONFLICT (procurement_id, stage) DO NOTHING",
+            procurement_id,
+            stage,
+            now,
+        )
         self.notify()
         return True
+
+    async def stages(self, procurement_id: str) -> dict[str, int]:
+        """Each stage the procurement has been in, and since when (ms)."""
+        rows = await self.db.fetch(
+            "SELECT stage, since FROM stage_history WHERE procurement_id=$1", procurement_id
+        )
+        return {r["stage"]: r["since"] for r in rows}
+
+    async def ids(self) -> list[str]:
+        rows = await self.db.fetch("SELECT id FROM procurement ORDER BY seq")
+        return [r["id"] for r in rows]
 
     async def get(self, procurement_id: str) -> StoredProcurement | None:
         row = await self.db.fetchrow(
@@ -75,6 +94,15 @@ class Procurements(WorkQueue[ReconcileJob]):
             "UPDATE procurement SET generation=generation+1, status='pending', attempts=0, "
             "next_attempt_at=0, updated_at=$2 WHERE id=$1",
             procurement_id,
+            now,
+        )
+        self.notify()
+
+    async def request_reconcile_all(self, now: int) -> None:
+        """Asks for another pass of every procurement (something all rooms show changed)."""
+        await self.db.execute(
+            "UPDATE procurement SET generation=generation+1, status='pending', attempts=0, "
+            "next_attempt_at=0, updated_at=$1",
             now,
         )
         self.notify()

@@ -134,6 +134,26 @@ class Rooms:
             result[r["room_id"]][(r["type"], r["state_key"])] = json.loads(r["content"])
         return result
 
+    async def joined_by(self, user_id: str) -> list[ManagedRoom]:
+        """The managed rooms (not spaces) the person is in now, as the homeserver last told."""
+        members = await self.db.fetch(
+            "SELECT room_id, content FROM room_state WHERE type='m.room.member' AND state_key=$1",
+            user_id,
+        )
+        room_ids = [
+            r["room_id"] for r in members if json.loads(r["content"]).get("membership") == "join"
+        ]
+        if not room_ids:
+            return []
+        placeholders = ", ".join(f"${i + 1}" for i in range(len(room_ids)))
+        rows = await self.db.fetch(
+            f"SELECT {_COLUMNS} FROM managed_room "  # noqa: S608
+            f"WHERE room_id IN ({placeholders}) AND NOT is_space "
+            "ORDER BY procurement_id, room_key",
+            *room_ids,
+        )
+        return [_managed(r) for r in rows]
+
     async def display_names(self, room_id: str) -> dict[str, str]:
         """Members' display names as their membership events give them."""
         state = (await self.state_of([room_id]))[room_id]

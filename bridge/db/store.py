@@ -7,7 +7,10 @@ from contextlib import AbstractAsyncContextManager
 from mautrix.util.async_db import Database
 
 from .approvals import Approvals
+from .avatars import RoomAvatars
+from .buttons import Buttons
 from .callbacks import CallbackOutbox
+from .dialogs import Dialogs
 from .direct import DirectChats
 from .documents import Documents
 from .fetches import DocumentFetches
@@ -15,7 +18,10 @@ from .inbox import Inbox
 from .outbox import MatrixOutbox
 from .procurements import Procurements
 from .refusals import RefusedEffects
+from .reminders import Reminders
+from .requests import Requests
 from .rooms import Rooms
+from .search import SearchIndex
 from .transaction import transaction
 from .votes import Votes
 from .webhooks import WebhookInbox
@@ -36,6 +42,12 @@ class Store:
         self.approvals = Approvals(db)
         self.documents = Documents(db)
         self.fetches = DocumentFetches(db)
+        self.search = SearchIndex(db)
+        self.buttons = Buttons(db)
+        self.dialogs = Dialogs(db)
+        self.requests = Requests(db)
+        self.reminders = Reminders(db)
+        self.avatars = RoomAvatars(db)
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """A fact and everything it causes, written together or not at all."""

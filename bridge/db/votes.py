@@ -117,6 +117,22 @@ class Votes:
         )
         return found
 
+    async def open_all(self) -> list[StoredVote]:
+        """Every open vote whose poll is queued, oldest deadline first."""
+        rows = await self.db.fetch(
+            f"SELECT {_COLUMNS} FROM vote WHERE closed_at IS NULL "  # noqa: S608
+            "AND poll_outbox_id IS NOT NULL ORDER BY closes_at"
+        )
+        return [_vote(r) for r in rows]
+
+    async def open_of_procurement(self, procurement_id: str) -> list[StoredVote]:
+        rows = await self.db.fetch(
+            f"SELECT {_COLUMNS} FROM vote WHERE procurement_id=$1 "  # noqa: S608
+            "AND closed_at IS NULL ORDER BY closes_at",
+            procurement_id,
+        )
+        return [_vote(r) for r in rows]
+
     async def open_in_room(self, room_id: str) -> list[StoredVote]:
         rows = await self.db.fetch(
             f"SELECT {_COLUMNS} FROM vote WHERE room_id=$1 AND closed_at IS NULL "  # noqa: S608

@@ -213,14 +213,38 @@ class Scenario:
         while not ((a := await self.core.approvals.get(PROCUREMENT, "A-17")) and a.card_outbox_id):
             await asyncio.sleep(0.2)
         await self.settle()
+        card = await self.card_event_id("A-17")
         for person in (COMMISSION[2], COMMISSION[0]):
             signature = SIGNERS[person.localpart].sign(TKA)
             await self.send_file(person, room, "TKA_234-01-02.pdf.p7s", signature)
             await self.settle()
-            await self.send(person, room, "согласовать Замечаний нет")
+            # The card's button, as a click in Element sends it.
+            await self.click(person, room, card, "✅ Согласовать")
             await self.settle()
-        await self.send(TEAM, await self.room("approval:A-18"), "согласовать")
+        await self.click(
+            TEAM,
+            await self.room("approval:A-18"),
+            await self.card_event_id("A-18"),
+            "✅ Согласовать",
+        )
         await self.settle()
+
+    async def card_event_id(self, approval_id: str) -> str:
+        while not (
+            (approval := await self.core.approvals.get(PROCUREMENT, approval_id))
+            and approval.card_outbox_id
+            and (event_id := await self.core.outbox.event_id_of(approval.card_outbox_id))
+        ):
+            await asyncio.sleep(0.2)
+        return event_id
+
+    async def click(self, person: Person, room_id: str, event_id: str, key: str) -> None:
+        await self.send_event(
+            person,
+            room_id,
+            "m.reaction",
+            {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}},
+        )
 
     async def send_file(self, person: Person, room_id: str, filename: str, data: bytes) -> None:
         async with (

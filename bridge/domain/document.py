@@ -151,7 +151,7 @@ def sha256_hex(data: bytes) -> str:
 def read_id(reader: Reader, key: str) -> str:
     """An id that goes into URLs and room keys: letters, digits and `._~:-`."""
     value = reader.text(key, max_len=128)
-    if not SAFE_ID.match(value):
+    if not SAFE_ID.fullmatch(value):
         raise InvalidInput(
             reader.at(key), f"{value!r} is not an id (letters, digits and ._~:- only)"
         )
@@ -164,7 +164,7 @@ def read_opt_id(reader: Reader, key: str) -> str | None:
 
 def read_room_key(reader: Reader, key: str) -> RoomKey:
     value = reader.text(key, max_len=160)
-    if not _ROOM_KEY.match(value):
+    if not _ROOM_KEY.fullmatch(value):
         raise InvalidInput(
             reader.at(key),
             f"{value!r} is not a room key (org, commission, supplier:<id>, approval:<id>, "
@@ -184,7 +184,7 @@ def _filename(reader: Reader) -> str:
 
 def _opt_pattern(reader: Reader, key: str, pattern: re.Pattern[str], what: str) -> str | None:
     value = reader.opt_text(key, max_len=255)
-    if value is not None and not pattern.match(value):
+    if value is not None and not pattern.fullmatch(value):
         raise InvalidInput(reader.at(key), f"{value!r} is not {what}")
     return value
 

@@ -8,7 +8,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .cards import Card, vote_result_card, voting_card
+from .card import Card
+from .cards import vote_result_card, voting_card
 from .ids import EventId
 from .locale import Locale
 from .vote import VoteState

@@ -21,6 +21,11 @@ class RoomKind(Enum):
     SHIPMENT = "shipment"
 
 
+ARCHIVE_AVATAR = "archive"
+SPACE_AVATAR = "space"
+AVATAR_KINDS = (SPACE_AVATAR, *(kind.value for kind in RoomKind), ARCHIVE_AVATAR)
+
+
 class Category(Enum):
     """The internal sub-spaces, in the order the seed shows them."""
 
@@ -111,6 +116,14 @@ class RoomSpec:
     # What the room is about (supplier, specification, …), never anything its members may not
     # see; None for rooms about the procurement as a whole.
     subject: str | None = None
+
+    @property
+    def avatar(self) -> str:
+        """Which picture the room shows in room lists: its kind, one for every space, and one
+        for every archive (so a closed stage is told apart at a glance)."""
+        if self.archived:
+            return ARCHIVE_AVATAR
+        return SPACE_AVATAR if self.kind is None else self.kind.value
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,7 +165,7 @@ def iter_readers(items: list[Item]) -> Iterator[Reader]:
 
 def parse_user(value: object, path: str) -> UserId:
     text = _check_str(value, path, 255, None)
-    if not _MXID.match(text):
+    if not _MXID.fullmatch(text):
         raise InvalidInput(path, f"{text!r} is not a Matrix user id like @name:server")
     return UserId(text)
 
@@ -173,7 +173,7 @@ def parse_user(value: object, path: str) -> UserId:
 def parse_money(value: object, path: str) -> Decimal:
     if not isinstance(value, str):
         raise InvalidInput(path, f'money is a decimal string like "48801.24", got {_kind(value)}')
-    if not _MONEY.match(value):
+    if not _MONEY.fullmatch(value):
         raise InvalidInput(path, f'{value!r} is not a decimal amount like "48801.24"')
     try:
         return Decimal(value)
@@ -209,7 +209,7 @@ def _check_str(value: object, path: str, max_len: int, pattern: re.Pattern[str] 
         raise InvalidInput(path, "holds a lone UTF-16 surrogate (\\ud800–\\udfff): not text")
     if len(value) > max_len:
         raise InvalidInput(path, f"longer than {max_len} characters")
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         raise InvalidInput(path, f"{value!r} does not match {pattern.pattern}")
     return value
 

@@ -25,6 +25,7 @@ class ObservedRoom:
     access_ok: bool  # not policy.access_drift(...)
     parents: frozenset[RoomKey] = frozenset()  # m.space.parent state naming managed spaces
     children: Mapping[RoomKey, str | None] = field(default_factory=dict)  # m.space.child → order
+    avatar: str | None = None  # m.room.avatar url
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,12 @@ class SetName:
 class SetTopic:
     key: RoomKey
     topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetAvatar:
+    key: RoomKey
+    url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,7 @@ Effect = (
     | SetAccessRules
     | SetName
     | SetTopic
+    | SetAvatar
     | SetContext
     | Kick
     | Invite
@@ -121,8 +129,17 @@ _KICK_REASON = {
 }
 
 
-def diff(plan: Plan, observed: Iterable[ObservedRoom], *, bot: UserId) -> list[Effect]:
+def diff(
+    plan: Plan,
+    observed: Iterable[ObservedRoom],
+    *,
+    bot: UserId,
+    avatars: Mapping[str, str] | None = None,
+) -> list[Effect]:
     """The effects that bring Matrix to the plan, in the order to apply them.
+
+    `avatars` maps RoomSpec.avatar to the picture's mxc URI; a kind without one is left as it
+    is (pictures are cosmetic: their absence never holds anything up).
 
     Access is taken away before any is given, across the whole plan: policy is locked
     (archives, drifted power levels and join rules) and people are kicked first, then rooms
@@ -151,7 +168,7 @@ def diff(plan: Plan, observed: Iterable[ObservedRoom], *, bot: UserId) -> list[E
                 Kick(spec.key, user, _KICK_REASON[plan.locale])
                 for user in sorted(members - spec.members - {bot})
             )
-            fixes.extend(_name_effects(spec, room))
+            fixes.extend(_name_effects(spec, room, (avatars or {}).get(spec.avatar)))
         invites.extend(Invite(spec.key, user) for user in sorted(spec.members - members - {bot}))
     for spec in plan.specs:
         for effect in _parent_effects(spec, seen.get(spec.key)):
@@ -173,12 +190,14 @@ def _lock_effects(spec: RoomSpec, room: ObservedRoom) -> list[Effect]:
     return effects
 
 
-def _name_effects(spec: RoomSpec, room: ObservedRoom) -> list[Effect]:
+def _name_effects(spec: RoomSpec, room: ObservedRoom, avatar: str | None) -> list[Effect]:
     effects: list[Effect] = []
     if room.name != spec.name:
         effects.append(SetName(spec.key, spec.name))
     if room.topic != spec.topic:
         effects.append(SetTopic(spec.key, spec.topic))
+    if avatar is not None and room.avatar != avatar:
+        effects.append(SetAvatar(spec.key, avatar))
     if room.context != spec.context:
         effects.append(SetContext(spec.key, spec.context))
     return effects

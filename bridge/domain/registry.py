@@ -98,13 +98,13 @@ def parse_file_message(content: Mapping[str, Any]) -> FileMessage | None:
 
 def parse_mxc(uri: str) -> tuple[str, str] | None:
     """(server name, media id) of an `mxc://` URI."""
-    match = _MXC.match(uri)
+    match = _MXC.fullmatch(uri)
     return (match.group(1), match.group(2)) if match else None
 
 
 def checked_mime(value: object) -> str | None:
     """A MIME type as given, if it looks like one (it ends up in a Content-Type header)."""
-    return value if isinstance(value, str) and _MIME.match(value) else None
+    return value if isinstance(value, str) and _MIME.fullmatch(value) else None
 
 
 def mime_for(filename: str, declared: str | None) -> str:

@@ -9,6 +9,7 @@ from .approval import parse_approval_cancel, parse_approval_request
 from .document import parse_document_published, parse_notice_posted
 from .errors import InvalidInput
 from .reader import Reader
+from .request_form import parse_request_accepted, parse_request_rejected
 from .snapshot import Snapshot, parse_snapshot
 from .vote import parse_vote_cancel, parse_vote_request
 
@@ -21,6 +22,8 @@ PARSERS: Mapping[str, Callable[[object, str], object]] = {
     "approval.cancelled": parse_approval_cancel,
     "document.published": parse_document_published,
     "notice.posted": parse_notice_posted,
+    "request.accepted": parse_request_accepted,
+    "request.rejected": parse_request_rejected,
 }
 WEBHOOK_TYPES: tuple[str, ...] = tuple(PARSERS)
 

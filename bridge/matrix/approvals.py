@@ -16,6 +16,7 @@ from ..db.outbox import Relation
 from ..db.rooms import ManagedRoom
 from ..db.store import Store
 from ..db.webhooks import StoredWebhook
+from ..domain.answers import button, confirm_card, decision_title, phrase_card
 from ..domain.approval import (
     ApprovalRefused,
     ApprovalRequest,
@@ -32,31 +33,36 @@ from ..domain.approval import (
     start_approval,
     step_decided_payload,
 )
+from ..domain.card import Card
 from ..domain.cards import (
-    Card,
     approval_card,
-    approval_poll_answers,
     refusal_card,
     signature_card,
 )
 from ..domain.commands import Command, ParsedCommand
 from ..domain.document import check_document, check_sha256
 from ..domain.errors import InvalidInput, Refused
-from ..domain.events import card_content, parse_poll_response, poll_start_content
+from ..domain.events import card_content, parse_poll_response
 from ..domain.ids import ApprovalId, UserId
 from ..domain.locale import Locale
 from ..domain.plan import ApprovalRoomInput, RoomKind, parse_room_key, room_key
+from ..domain.text import clean_text
 from ..domain.webhooks import ParsedWebhook
-from ..feature import Feature, JsonView, Scope
+from ..feature import DISMISS, Answer, Asker, Button, Feature, JsonView, Reply, Scope
 from ..retry import Permanent
 from ..signature import SignatureVerifier
 from ..timer import ItemTimer
 from ..worker import from_ms, now_ms
 from .procurements import latest_snapshot
+from .replies import Replier
 
 log = logging.getLogger("bridge.approvals")
 
 APPROVAL_PATH = "/api/v1/procurements/{id}/approvals/{approval_id}"
+# The buttons' action and the conversation this feature declares.
+DECIDE = "approval.decide"
+REASON = "approval.reason"
+_DOCUMENT_PENDING = Refused("the document has not arrived yet", "ORG_PROCUREMENT_DOCUMENT_PENDING")
 _SIGNATURE_SUFFIXES = (".p7s", ".sig", ".p7m", ".sgn")
 _SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
 # A comment goes into the card and the callback: long enough for any reason people write.
@@ -106,7 +112,8 @@ def _stored_request(data: Any) -> dict[str, Any]:
     return dict(stored)
 
 
-def _title(request: ApprovalRequest) -> str:
+def approval_title(request: ApprovalRequest) -> str:
+    """«ТКА № 234/01-02»: the document's type and number, else its file name."""
     info = request.document.info
     parts = [info.type, f"№ {info.number}" if info.number else None]
     return " ".join(p for p in parts if p) or info.filename
@@ -119,7 +126,7 @@ class ApprovalKeeper:
         verifier: SignatureVerifier,
         documents: DocumentPort,
         request_reconcile: Callable[[str], Awaitable[None]],
-        reply: Callable[[dict[str, Any], Card], Awaitable[None]],
+        replier: Replier,
         locale: Locale,
         max_document_bytes: int,
     ) -> None:
@@ -131,7 +138,7 @@ class ApprovalKeeper:
         self.verifier = verifier
         self.documents = documents
         self.request_reconcile = request_reconcile
-        self.reply = reply
+        self.replier = replier
         self.locale = locale
         self.max_document_bytes = max_document_bytes
         self._lock = asyncio.Lock()
@@ -150,6 +157,8 @@ class ApprovalKeeper:
             routes=(JsonView(APPROVAL_PATH, self.view, Scope.READ),),
             timers=(self.timer,),
             fetched={"approval.requested": self.document_fetched},
+            actions={DECIDE: self.on_click},
+            dialogs={REASON: self.on_reason},
         )
 
     # Webhooks -------------------------------------------------------------------------------
@@ -256,7 +265,7 @@ class ApprovalKeeper:
             inputs.append(
                 ApprovalRoomInput(
                     approval_id=request.approval_id,
-                    title=_title(request),
+                    title=approval_title(request),
                     initiator=request.initiator,
                     approvers=request.approvers,
                     closed=approval.outcome is not None,
@@ -272,14 +281,94 @@ class ApprovalKeeper:
             return None
         return await self.approvals.get(room.procurement_id, parsed[1])
 
-    async def on_command(
-        self, room: ManagedRoom, event: dict[str, Any], command: ParsedCommand
-    ) -> Card | None:
-        approval = await self._approval_of(room)
+    async def on_command(self, asker: Asker, command: ParsedCommand) -> Answer:
+        """A decision typed as text counts only once confirmed with a click: «согласовать,
+        но позже» must not approve anything. What would be refused is said at once."""
+        approval = await self._approval_of(asker.room) if asker.room else None
         if approval is None:
             return None
         decision = Decision.APPROVED if command.command is Command.APPROVE else Decision.REJECTED
-        return await self._decide(approval, event, decision, command.argument or None)
+        comment = _bounded(command.argument or None)
+        refusal = await self._refusal(approval, asker.user, decision, comment)
+        if refusal is not None:
+            return refusal
+        action = _decide_action(approval, decision, comment)
+        what = decision_title(decision, approval_title(_request(approval)), comment, self.locale)
+        return Reply(
+            confirm_card(what, self.locale),
+            (
+                Button(button(self.locale, "confirm"), action, asker.user),
+                Button(button(self.locale, "cancel"), {"kind": DISMISS}, asker.user),
+            ),
+            once=True,
+        )
+
+    async def on_click(self, asker: Asker, action: Mapping[str, Any]) -> Answer:
+        """A click: a confirmation, the card's «Согласовать», or its «Отклонить» (which asks
+        for the reason first, unless the confirmation carries it)."""
+        approval = await self.approvals.get(
+            str(action["procurement_id"]), str(action["approval_id"])
+        )
+        if approval is None:
+            return None
+        decision = Decision(str(action["decision"]))
+        comment = action.get("comment")
+        if decision is Decision.REJECTED and not comment:
+            refusal = await self._refusal(approval, asker.user, decision, "…")
+            if refusal is not None:
+                return refusal
+            await self.store.dialogs.put(
+                asker.room_id,
+                asker.user,
+                REASON,
+                {"procurement_id": approval.procurement_id, "approval_id": approval.approval_id},
+                now_ms(),
+            )
+            return phrase_card("reason_ask", self.locale)
+        return await self._decide_answered(approval, asker.event, decision, comment)
+
+    async def on_reason(self, asker: Asker, text: str, state: Mapping[str, Any]) -> Answer:
+        """The reason for a rejection clicked on the card: the rejection itself."""
+        await self.store.dialogs.end(asker.room_id, asker.user)
+        approval = await self.approvals.get(
+            str(state["procurement_id"]), str(state["approval_id"])
+        )
+        if approval is None:
+            return None
+        return await self._decide_answered(
+            approval, asker.event, Decision.REJECTED, _bounded(text)
+        )
+
+    async def _decide_answered(
+        self,
+        approval: StoredApproval,
+        event: dict[str, Any],
+        decision: Decision,
+        comment: str | None,
+    ) -> Card:
+        """A decision taken by a click (or the reason asked for): the person is told it
+        counted, also where the card is not in sight (a reminder in a direct chat)."""
+        refusal = await self._decide(approval, event, decision, comment)
+        if refusal is not None:
+            return refusal
+        title = approval_title(_request(approval))
+        what = decision_title(decision, title, comment, self.locale)
+        return phrase_card("decision_taken", self.locale, what=what)
+
+    async def _refusal(
+        self, approval: StoredApproval, user: str, decision: Decision, comment: str | None
+    ) -> Card | None:
+        """What the route would answer to this decision now, without taking it."""
+        if approval.awaiting_document:
+            return refusal_card(_DOCUMENT_PENDING, self.locale)
+        state = approval_state(approval, await self.approvals.decisions(approval))
+        signature = await self.approvals.signature_of(approval, user)
+        signature_ok = None if signature is None or decision is Decision.REJECTED else signature[0]
+        try:
+            decide(state, UserId(user), decision, comment, signature_ok, datetime.now(UTC))
+        except ApprovalRefused as e:
+            return refusal_card(e, self.locale)
+        return None
 
     async def on_event(self, room: ManagedRoom, event: dict[str, Any]) -> None:
         content = event.get("content") or {}
@@ -295,7 +384,7 @@ class ApprovalKeeper:
             decision = Decision.APPROVED if answer == "approve" else Decision.REJECTED
             refusal = await self._decide(approval, event, decision, None)
             if refusal is not None:
-                await self.reply(event, refusal)
+                await self.replier.reply(event, refusal)
             return
         if _is_signature_file(content):
             approval = await self._approval_of(room)
@@ -312,8 +401,6 @@ class ApprovalKeeper:
         """Applies one decision; returns the refusal to reply with, or None when taken (or
         taken before: a decision event is applied once, with all its effects)."""
         approver = str(event["sender"])
-        if comment is not None and len(comment) > MAX_COMMENT:
-            comment = comment[: MAX_COMMENT - 1] + "…"
         async with self._lock, self.store.transaction():
             if await self.approvals.has_decision(event["event_id"]):
                 return None
@@ -407,7 +494,7 @@ class ApprovalKeeper:
                 details,
                 ts if isinstance(ts, int) else now_ms(),
             )
-            await self.reply(event, signature_card(details, self.locale))
+            await self.replier.reply(event, signature_card(details, self.locale))
         log.info(
             "Signature %s by %s for %s: %s",
             event["event_id"],
@@ -439,7 +526,7 @@ class ApprovalKeeper:
                 await self._finish(approval, room_id, state)
 
     async def _post(self, approval: StoredApproval, room_id: str, state: ApprovalState) -> None:
-        """The document (if it has arrived), its card and the decision poll."""
+        """The document (if it has arrived), its card and the card's buttons."""
         request = state.request
         info = request.document.info
         prefix = f"approval:{approval.procurement_id}:{approval.approval_id}"
@@ -453,16 +540,22 @@ class ApprovalKeeper:
                 await self.approvals.document(approval),
                 None,
             )
-        now = now_ms()
         card_id = await self.outbox.enqueue(
-            f"{prefix}:card", room_id, "m.room.message", await self._card(state, room_id), now
+            f"{prefix}:card", room_id, "m.room.message", await self._card(state, room_id), now_ms()
         )
-        question = approval_card(state, self.locale).body.splitlines()[0]
-        poll = poll_start_content(question, approval_poll_answers(self.locale), True, question)
-        poll_id = await self.outbox.enqueue(
-            f"{prefix}:poll", room_id, "org.matrix.msc3381.poll.start", poll, now
+        # The decision's buttons sit on the card, which shows every decision however it was
+        # taken (a poll would read «no votes» after decisions typed as text).
+        await self.replier.put_buttons(
+            room_id, card_id, f"{prefix}:card", self._card_buttons(approval)
         )
-        await self.approvals.set_posted(approval, file_id, card_id, poll_id)
+        await self.approvals.set_posted(approval, file_id, card_id, None)
+
+    def _card_buttons(self, approval: StoredApproval) -> tuple[Button, ...]:
+        """«Согласовать» and «Отклонить» on the card, for whoever the route lets decide."""
+        return tuple(
+            Button(button(self.locale, key), _decide_action(approval, decision, None))
+            for key, decision in (("approve", Decision.APPROVED), ("reject", Decision.REJECTED))
+        )
 
     async def _finish(self, approval: StoredApproval, room_id: str, state: ApprovalState) -> None:
         prefix = f"approval:{approval.procurement_id}:{approval.approval_id}"
@@ -543,3 +636,22 @@ def _is_signature_file(content: dict[str, Any]) -> bool:
     name = str(content.get("filename") or content.get("body") or "").lower()
     mime = str((content.get("info") or {}).get("mimetype") or "").lower()
     return name.endswith(_SIGNATURE_SUFFIXES) or mime in _SIGNATURE_TYPES
+
+
+def _decide_action(
+    approval: StoredApproval, decision: Decision, comment: str | None
+) -> dict[str, Any]:
+    return {
+        "kind": DECIDE,
+        "procurement_id": approval.procurement_id,
+        "approval_id": approval.approval_id,
+        "decision": decision.value,
+        "comment": comment,
+    }
+
+
+def _bounded(comment: str | None) -> str | None:
+    """A comment goes into the card and the callback: long enough for any reason people give."""
+    if comment is None or not comment.strip():
+        return None
+    return clean_text(comment.strip(), MAX_COMMENT)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from mautrix.api import Method, Path
@@ -15,41 +15,45 @@ from .. import metrics
 from ..db.inbox import InboxEvent
 from ..db.rooms import ManagedRoom
 from ..db.store import Store
-from ..domain.cards import Card, help_card, incident_card
-from ..domain.commands import Command, parse_command
-from ..domain.events import card_content
+from ..domain.cards import incident_card
 from ..domain.locale import Locale
 from ..domain.plan import ORG_KEY
-from ..feature import CommandHandler, EphemeralListener, EventListener
+from ..feature import EphemeralListener, EventListener
 from ..worker import now_ms
+from .conversation import Conversation
 from .reconciler import CREATION_ID
+from .replies import Replier
 
 log = logging.getLogger("bridge.bot")
 
 
 class Bot:
-    """Routes what happens in Matrix: managed rooms' state and incidents here, commands and
-    other events to the features that declared them (set by core before the start)."""
+    """Routes what happens in Matrix: managed rooms' state and incidents here, what people say
+    to the bot to the conversation, other events to the features that declared them (set by
+    core before the start)."""
 
     def __init__(
         self,
         client: ClientAPI,
         store: Store,
+        conversation: Conversation,
+        replier: Replier,
         request_reconcile: Callable[[str], Awaitable[None]],
         domain: str,
         locale: Locale,
     ) -> None:
         self.client = client
-        self.outbox = store.outbox
         self.direct_chats = store.direct_chats
         self.rooms = store.rooms
+        self.conversation = conversation
+        self.replier = replier
         self.request_reconcile = request_reconcile
         self.domain = domain
         self.locale = locale
         self.mxid = str(client.mxid)
-        self.commands: Mapping[Command, CommandHandler] = {}
         self.listeners: Sequence[EventListener] = ()
         self.ephemeral_listeners: Sequence[EphemeralListener] = ()
+        self.recorders: Sequence[EventListener] = ()
 
     async def handle(self, item: InboxEvent) -> None:
         """Processes one stored event; safe to repeat (every effect is keyed by the event id)."""
@@ -74,6 +78,8 @@ class Bot:
     async def _on_managed_event(self, room: ManagedRoom, event: dict[str, Any]) -> None:
         kind = event.get("type")
         sender = str(event.get("sender", ""))
+        for recorder in self.recorders:
+            await recorder(room, event)
         if isinstance(event.get("state_key"), str):
             await self._on_state(room, event)
         elif kind == "m.room.redaction":
@@ -82,7 +88,11 @@ class Bot:
             await self._refresh_state(room)
             await self.request_reconcile(room.procurement_id)
         elif sender != self.mxid:
-            if kind == "m.room.message" and await self._on_command(room, event):
+            if kind == "m.reaction":
+                await self.conversation.on_reaction(room, event)
+                return
+            typed = _typed_text(event.get("content") or {}) if kind == "m.room.message" else None
+            if typed is not None and await self.conversation.on_message(room, typed, event):
                 return
             for listener in self.listeners:
                 await listener(room, event)
@@ -137,7 +147,7 @@ class Bot:
         state = (await self.rooms.state_of([room.room_id]))[room.room_id]
         name = (state.get(("m.room.name", "")) or {}).get("name")
         card = incident_card(kind, sender, self.locale, room_name=name)
-        await self.notice(alert_room, f"incident:{event['event_id']}", card)
+        await self.replier.notice(alert_room, f"incident:{event['event_id']}", card)
 
     async def _refresh_state(self, room: ManagedRoom) -> None:
         assert room.room_id is not None
@@ -156,31 +166,13 @@ class Bot:
         if isinstance(creation_id, str) and await self.rooms.bind(creation_id, room_id, now_ms()):
             log.info("Bound room %s to its interrupted creation %s", room_id, creation_id)
 
-    async def _on_command(self, room: ManagedRoom, event: dict[str, Any]) -> bool:
-        content = event.get("content") or {}
-        body = _typed_text(content)
-        if body is None:
-            return False
-        parsed = parse_command(body)
-        if parsed is None:
-            return False
-        if parsed.command is Command.HELP:
-            await self.reply(event, help_card(self.locale))
-            return True
-        handler = self.commands.get(parsed.command)
-        card = None if handler is None else await handler(room, event, parsed)
-        if card is None:
-            return False
-        await self.reply(event, card)
-        return True
-
     # Everything else: direct chats -----------------------------------------------------------
 
     async def _on_other_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "m.room.member" and event.get("state_key") == self.mxid:
             await self._on_own_invite(event)
-        elif kind == "m.room.message":
+        elif kind in ("m.room.message", "m.reaction"):
             await self._on_direct_message(event)
 
     async def _on_own_invite(self, event: dict[str, Any]) -> None:
@@ -206,28 +198,20 @@ class Bot:
                 log.info("Could not decline the invite to %s: %s", room_id, e)
 
     async def _on_direct_message(self, event: dict[str, Any]) -> None:
+        """In a direct chat with the bot, everything is for the bot: what is no command gets
+        the help with its menu."""
+        if await self.direct_chats.user_of(event["room_id"]) != event.get("sender"):
+            return
+        if event.get("type") == "m.reaction":
+            await self.conversation.on_reaction(None, event)
+            return
         body = _typed_text(event.get("content") or {})
         if body is None:
             return
-        if await self.direct_chats.user_of(event["room_id"]) is None:
-            return
-        parsed = parse_command(body)
-        if parsed is None or parsed.command is Command.HELP:
-            await self.reply(event, help_card(self.locale))
-
-    # Sending ---------------------------------------------------------------------------------
-
-    async def reply(self, event: dict[str, Any], card: Card) -> None:
-        content = card_content(card)
-        content["m.relates_to"] = {"m.in_reply_to": {"event_id": event["event_id"]}}
-        await self.outbox.enqueue(
-            f"reply:{event['event_id']}", event["room_id"], "m.room.message", content, now_ms()
-        )
-
-    async def notice(self, room_id: str, dedup_key: str, card: Card) -> None:
-        await self.outbox.enqueue(
-            dedup_key, room_id, "m.room.message", card_content(card), now_ms()
-        )
+        if not await self.conversation.on_message(None, body, event):
+            asker = await self.conversation.asker(None, event)
+            assert asker is not None
+            await self.replier.reply(event, self.conversation.help(asker))
 
 
 def _same_effect(event_type: str, before: dict[str, Any] | None, after: dict[str, Any]) -> bool:

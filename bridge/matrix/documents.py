@@ -18,8 +18,8 @@ from ..db.store import Store
 from ..db.webhooks import StoredWebhook
 from ..domain import policy
 from ..domain.approval import ApprovalRequest
+from ..domain.card import Card
 from ..domain.cards import (
-    Card,
     document_not_found_card,
     document_too_large_card,
     documents_card,
@@ -52,7 +52,16 @@ from ..domain.registry import (
     seen_by,
 )
 from ..domain.webhooks import ParsedWebhook
-from ..feature import Feature, FetchedHandler, FileBody, FileView, JsonView, Queue, Scope
+from ..feature import (
+    Asker,
+    Feature,
+    FetchedHandler,
+    FileBody,
+    FileView,
+    JsonView,
+    Queue,
+    Scope,
+)
 from ..fetch import DocumentFetcher, FetchRefused, check_url
 from ..retry import Permanent
 from ..worker import now_ms
@@ -64,8 +73,6 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DOCUMENTS_PATH = "/api/v1/procurements/{id}/documents"
 CONTENT_PATH = "/api/v1/documents/{doc_id}/content"
 FETCH_QUEUE = "fetches"
-# Commands come as text; a file named «документы.pdf» is a file, not a command.
-_COMMAND_MSGTYPES = ("m.text", "m.notice")
 
 RoomFinder = Callable[[str, str], Awaitable[str]]
 
@@ -377,14 +384,11 @@ class DocumentKeeper:
 
     # Commands -------------------------------------------------------------------------------
 
-    async def on_command(
-        self, room: ManagedRoom, event: dict[str, Any], command: ParsedCommand
-    ) -> Card | None:
+    async def on_command(self, asker: Asker, command: ParsedCommand) -> Card | None:
         """«документы» and «кто видел»: this room's files only, so a supplier never learns of
         another supplier's documents."""
-        if command.command not in (Command.DOCUMENTS, Command.SEEN) or room.room_id is None:
-            return None
-        if (event.get("content") or {}).get("msgtype") not in _COMMAND_MSGTYPES:
+        room = asker.room
+        if room is None or room.room_id is None:
             return None
         await self.documents.settle_posted()
         stored = await self.documents.of_room(room.room_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
 import aiohttp
@@ -32,6 +32,7 @@ from ..domain.reconcile import (
     Kick,
     ObservedRoom,
     SetAccessRules,
+    SetAvatar,
     SetContext,
     SetName,
     SetPowerLevels,
@@ -59,6 +60,7 @@ CREATION_GRACE_MS = 30_000
 MEMBER = "m.room.member"
 State = tuple[str, str, dict[str, Any]]  # (event type, state key, content)
 ApprovalSource = Callable[[str], Awaitable[Sequence[ApprovalRoomInput]]]
+AvatarSource = Callable[[], Awaitable[Mapping[str, str]]]
 
 
 class Reconciler:
@@ -71,6 +73,7 @@ class Reconciler:
         locale: Locale,
         federate: bool,
         approvals: ApprovalSource,
+        avatars: AvatarSource,
     ) -> None:
         self.client = client
         self.store = store
@@ -82,6 +85,7 @@ class Reconciler:
         self.locale = locale
         self.federate = federate
         self.approvals = approvals
+        self.avatars = avatars
         self.bot = UserId(str(client.mxid))
         # Called once a room has been created (something may have waited for it).
         self.after_creation: list[Callable[[], None]] = []
@@ -103,10 +107,11 @@ class Reconciler:
             observe(RoomKey(key), RoomId(room_id), states[room_id], keys_by_room, self.bot)
             for key, room_id in bound.items()
         ]
-        effects = diff(plan, observed, bot=self.bot)
+        avatars = await self.avatars()
+        effects = diff(plan, observed, bot=self.bot, avatars=avatars)
         if effects:
             log.info("Procurement %s: applying %d changes", stored.id, len(effects))
-            await _Pass(self, plan, managed, bound, effects).run()
+            await _Pass(self, plan, managed, bound, effects, avatars).run()
 
     async def _retire(self, snapshot: Snapshot) -> dict[str, ManagedRoom]:
         """The procurement's rooms, after moving off their keys those the snapshot would hand
@@ -148,8 +153,10 @@ class _Pass:
         managed: dict[str, ManagedRoom],
         bound: dict[str, str],
         effects: list[Effect],
+        avatars: Mapping[str, str],
     ) -> None:
         self.o = owner
+        self.avatars = avatars
         self.plan = plan
         self.managed = managed
         self.room_ids = dict(bound)
@@ -270,6 +277,8 @@ class _Pass:
         ]
         if spec.parent is not None:
             initial.append(self.parent_state(spec.parent))
+        if (avatar := self.avatars.get(spec.avatar)) is not None:
+            initial.append(("m.room.avatar", "", {"url": avatar}))
         invites = sorted(self.folded_invites.get(spec.key, []))
         creation = {
             **policy.creation_content(federate=o.federate, is_space=spec.is_space),
@@ -384,6 +393,8 @@ class _Pass:
                 await self.send_state(key, "m.room.name", "", {"name": name})
             case SetTopic(key=key, topic=topic):
                 await self.send_state(key, "m.room.topic", "", {"topic": topic})
+            case SetAvatar(key=key, url=url):
+                await self.send_state(key, "m.room.avatar", "", {"url": url})
             case SetContext(key=key, context=context):
                 await self.send_state(key, policy.CONTEXT_EVENT_TYPE, "", dict(context))
             case Invite(key=key, user=user):
@@ -507,6 +518,7 @@ def observe(
         room_id=room_id,
         name=(content("m.room.name") or {}).get("name"),
         topic=(content("m.room.topic") or {}).get("topic"),
+        avatar=(content("m.room.avatar") or {}).get("url"),
         context=content(policy.CONTEXT_EVENT_TYPE),
         members=members,
         archived=levels.archived,

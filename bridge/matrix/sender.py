@@ -76,6 +76,14 @@ class Sender:
                 "rel_type": "m.reference",
                 "event_id": await self._related(item),
             }
+        elif item.relation is Relation.ANNOTATION:
+            content = {
+                "m.relates_to": {
+                    "rel_type": "m.annotation",
+                    "event_id": await self._related(item),
+                    "key": content["key"],
+                }
+            }
         try:
             return fit_content(content)
         except ValueError as e:

@@ -17,7 +17,9 @@ from ..db.store import Store
 from ..db.votes import StoredVote, VoteKey
 from ..db.webhooks import StoredWebhook
 from ..domain import policy
-from ..domain.cards import Card, live_vote_card, open_votes_card
+from ..domain.answers import phrase_card
+from ..domain.card import Card
+from ..domain.cards import live_vote_card, open_votes_card
 from ..domain.commands import Command, ParsedCommand
 from ..domain.errors import Refused
 from ..domain.events import (
@@ -28,7 +30,7 @@ from ..domain.events import (
 )
 from ..domain.ids import EventId, UserId
 from ..domain.locale import Locale
-from ..domain.plan import COMMISSION_KEY
+from ..domain.plan import COMMISSION_KEY, ORG_KEY
 from ..domain.snapshot import Stage
 from ..domain.vote import (
     CloseReason,
@@ -40,11 +42,12 @@ from ..domain.vote import (
     open_vote,
     parse_vote_cancel,
     parse_vote_request,
+    tally,
     vote_completed_payload,
     vote_view,
 )
 from ..domain.webhooks import ParsedWebhook
-from ..feature import Feature, JsonView, Scope
+from ..feature import Answer, Asker, Feature, JsonView, Scope
 from ..retry import Permanent, Transient
 from ..timer import ItemTimer
 from ..worker import from_ms, now_ms
@@ -53,6 +56,7 @@ from .procurements import latest_snapshot
 log = logging.getLogger("bridge.votes")
 
 VOTE_PATH = "/api/v1/procurements/{id}/votes/{vote_id}"
+BALLOT = "vote.ballot"  # an answer pressed under a reminder
 
 
 def vote_state(vote: StoredVote, ballots: list[Any]) -> VoteState:
@@ -111,6 +115,7 @@ class VoteKeeper:
             listeners=(self.on_event,),
             routes=(JsonView(VOTE_PATH, self.view, Scope.READ),),
             timers=(self.timer,),
+            actions={BALLOT: self.on_ballot_click},
         )
 
     # Webhooks -------------------------------------------------------------------------------
@@ -210,13 +215,30 @@ class VoteKeeper:
         vote = await self.votes.by_poll_event(poll_event_id)
         if vote is None or vote.room_id != room.room_id:
             return
+        await self._ballot(vote, event, list(answers))
+
+    async def on_ballot_click(self, asker: Asker, action: Mapping[str, Any]) -> Answer:
+        """An answer pressed under a reminder in the voter's direct chat: counted like the
+        poll's (only a voter's, only before the close)."""
+        vote = await self.votes.get(str(action["procurement_id"]), str(action["vote_id"]))
+        if vote is None or vote.closed_at is not None:
+            return phrase_card("confirm_expired", self.locale)
+        option = str(action["option"])
+        await self._ballot(vote, asker.event, [option])
+        label = next(
+            (o.label for o in parse_vote_request(vote.request).options if o.id == option), option
+        )
+        return phrase_card("ballot_taken", self.locale, option=label)
+
+    async def _ballot(self, vote: StoredVote, event: dict[str, Any], answers: list[str]) -> None:
+        """One ballot, once per event, with the card's edit or the close it causes."""
         ts = event.get("origin_server_ts")
         async with self._lock, self.store.transaction():
             added = await self.votes.add_ballot(
                 event["event_id"],
                 vote,
                 str(event["sender"]),
-                list(answers),
+                answers,
                 ts if isinstance(ts, int) else now_ms(),
             )
             if not added:
@@ -295,9 +317,26 @@ class VoteKeeper:
             vote_completed_payload(state),
             now,
         )
+        await self._report_no_quorum(vote, state)
         await self.votes.set_finished(vote)
         log.info(
             "Vote %s of %s closed (%s)", vote.vote_id, vote.procurement_id, state.close_reason
+        )
+
+    async def _report_no_quorum(self, vote: StoredVote, state: VoteState) -> None:
+        """A deadline passed without a quorum: the organisation chat hears of it."""
+        if state.close_reason is not CloseReason.DEADLINE or tally(state).quorum_reached:
+            return
+        org = await self.rooms.room_id_of(vote.procurement_id, ORG_KEY)
+        if org is None:
+            return
+        card = phrase_card("overdue_vote", self.locale, question=state.request.question)
+        await self.outbox.enqueue(
+            f"vote:{vote.procurement_id}:{vote.vote_id}:no-quorum",
+            org,
+            "m.room.message",
+            card_content(card),
+            now_ms(),
         )
 
     # Reading --------------------------------------------------------------------------------
@@ -312,10 +351,9 @@ class VoteKeeper:
         )
         return {**vote_view(state), "room_id": vote.room_id, "poll_event_id": poll_event_id}
 
-    async def on_command(
-        self, room: ManagedRoom, event: dict[str, Any], command: ParsedCommand
-    ) -> Card | None:
-        if room.room_id is None:
+    async def on_command(self, asker: Asker, command: ParsedCommand) -> Card | None:
+        room = asker.room
+        if room is None or room.room_id is None:
             return None
         states = [
             vote_state(vote, await self.votes.ballots(vote))

@@ -187,10 +187,19 @@ async def test_sequential_route_of_three(
     assert [s["status"] for s in view["steps"]] == ["approved"] * 3
 
 
+CONFIRM = "✅ Подтвердить"
+
+
 async def say_and_wait(user: MatrixUser, room_id: str, text: str, cast: Cast) -> None:
-    """A decision by command: no refusal comes back; the card changes."""
+    """A decision by command: the bot asks to confirm, nothing changes until the click; then
+    the card changes."""
+    await user.sync()
     before = card_now(user, room_id)
-    await user.send_text(room_id, text)
+    asked = await say(user, room_id, text)
+    assert "Подтвердите" in asked["content"]["body"], asked["content"]["body"]
+    await user.sync()
+    assert card_now(user, room_id) == before
+    await user.react(room_id, asked["event_id"], CONFIRM)
     await wait_for(
         lambda: _changed(user, room_id, before), what=f"the card to change after {text!r}"
     )
@@ -326,7 +335,8 @@ async def test_a_crash_between_a_decision_and_its_callback_leaves_one_outcome(
         return await enqueue(dedup_key, *args, **kwargs)
 
     monkeypatch.setattr(approvals_bridge.callbacks, "enqueue", crash_once)
-    asked = await approver.send_text(room_id, "согласовать")
+    asked = await say(approver, room_id, "согласовать")
+    await approver.react(room_id, asked["event_id"], CONFIRM)
     await wait_for(
         lambda: callbacks_of(receiver, "approval.completed"), timeout=60, what="the outcome"
     )
@@ -334,7 +344,12 @@ async def test_a_crash_between_a_decision_and_its_callback_leaves_one_outcome(
     assert crashed
     assert [c["outcome"] for c in callbacks_of(receiver, "approval.completed")] == ["approved"]
     assert len(callbacks_of(receiver, "approval.step_decided")) == 1
-    assert not [e for e in approver.timeline.get(room_id, []) if bot_reply_to(asked)(e)]
+    refusals = [
+        e
+        for e in approver.timeline.get(room_id, [])
+        if e["sender"] == BOT and "Не получилось" in e["content"].get("body", "")
+    ]
+    assert refusals == []
     _, view = await erp.get(f"/api/v1/procurements/{cast.procurement_id}/approvals/A-crash")
     assert view["state"] == "approved"
     assert [s["status"] for s in view["steps"]] == ["approved"]

@@ -567,7 +567,7 @@ async def test_a_huge_notice_is_posted_cut_not_parked(
     assert (await dead_letters(erp))["outbox"] == []
 
 
-async def test_a_poll_answer_counts_only_in_the_poll_s_own_room(
+async def test_a_click_counts_only_in_the_card_s_own_room(
     callback_bridge: BridgeCore, deployment: Deployment, erp: ERP, user_factory: Any
 ) -> None:
     cast = await make_cast(user_factory, suppliers=1, commission=2)
@@ -587,23 +587,26 @@ async def test_a_poll_answer_counts_only_in_the_poll_s_own_room(
     )
     assert status == 202
     approval_room = await in_room(approver, "approval:A-room")
-    poll = await approver.wait_for_event(
+    card = await approver.wait_for_event(
         approval_room,
-        lambda e: e["sender"] == BOT and e["type"] == "org.matrix.msc3381.poll.start",
+        lambda e: e["sender"] == BOT and e["content"].get("body", "").startswith("Согласование:"),
     )
-    # An answer to the approval's poll, but in the commission chat. Synapse refuses such a
-    # relation from its own clients; a homeserver that does not (or a federated one) would
-    # push it like this.
+    # A click on the card's «Согласовать», but sent in the commission chat. Synapse refuses
+    # such a relation from its own clients; a homeserver that does not (or a federated one)
+    # would push it like this.
     commission = await in_room(approver, "commission")
     answer = {
         "event_id": f"${uuid.uuid4().hex}",
         "room_id": commission,
         "sender": approver.user_id,
-        "type": "org.matrix.msc3381.poll.response",
+        "type": "m.reaction",
         "origin_server_ts": int(datetime.now(UTC).timestamp() * 1000),
         "content": {
-            "org.matrix.msc3381.poll.response": {"answers": ["approve"]},
-            "m.relates_to": {"rel_type": "m.reference", "event_id": poll["event_id"]},
+            "m.relates_to": {
+                "rel_type": "m.annotation",
+                "event_id": card["event_id"],
+                "key": "✅ Согласовать",
+            },
         },
     }
     txn = f"t-{uuid.uuid4().hex}"
@@ -614,6 +617,14 @@ async def test_a_poll_answer_counts_only_in_the_poll_s_own_room(
     _, view = await erp.get(f"/api/v1/procurements/{cast.procurement_id}/approvals/A-room")
     assert view["state"] == "in_progress"
     assert [s["status"] for s in view["steps"]] == ["waiting"]
+    # The same click in the card's own room decides.
+    await approver.react(approval_room, card["event_id"], "✅ Согласовать")
+
+    async def approved() -> bool:
+        _, view = await erp.get(f"/api/v1/procurements/{cast.procurement_id}/approvals/A-room")
+        return bool(view["state"] == "approved")
+
+    await wait_for(approved, what="the approval decided by the click in its room")
 
 
 async def _processed(core: BridgeCore, event_id: str) -> bool:

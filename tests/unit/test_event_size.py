@@ -15,11 +15,8 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from bridge.domain.approval import Decision, decide
+from bridge.domain.card import BODY_BYTES, HTML_BYTES, LINE_CHARS, Card
 from bridge.domain.cards import (
-    BODY_BYTES,
-    HTML_BYTES,
-    LINE_CHARS,
-    Card,
     approval_card,
     documents_card,
     live_vote_card,

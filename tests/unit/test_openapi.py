@@ -34,6 +34,8 @@ WEBHOOK_SCHEMAS = {
     "approval.cancelled": "ApprovalCancelledWebhook",
     "document.published": "DocumentPublishedWebhook",
     "notice.posted": "NoticePostedWebhook",
+    "request.accepted": "RequestAcceptedWebhook",
+    "request.rejected": "RequestRejectedWebhook",
 }
 MSK = timezone(timedelta(hours=3))
 
@@ -137,6 +139,7 @@ async def test_documents_every_route_the_bridge_serves(tmp_path: Path) -> None:
         "approval.step_decided",
         "approval.completed",
         "document.uploaded",
+        "request.submitted",
     }
 
 

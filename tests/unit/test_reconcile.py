@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bridge.domain.ids import ApprovalId, ProcurementId, RoomId, RoomKey, SupplierId, UserId
 from bridge.domain.locale import Locale
-from bridge.domain.plan import ApprovalRoomInput, Plan, RoomSpec, plan_rooms
+from bridge.domain.plan import AVATAR_KINDS, ApprovalRoomInput, Plan, RoomSpec, plan_rooms
 from bridge.domain.reconcile import (
     CreateRoom,
     Effect,
@@ -19,6 +19,7 @@ from bridge.domain.reconcile import (
     Kick,
     ObservedRoom,
     SetAccessRules,
+    SetAvatar,
     SetContext,
     SetName,
     SetPowerLevels,
@@ -110,6 +111,8 @@ def apply(
                 room = dataclasses.replace(room, topic=topic)
             case SetContext(context=context):
                 room = dataclasses.replace(room, context=context)
+            case SetAvatar(url=url):
+                room = dataclasses.replace(room, avatar=url)
             case Kick(user=user):
                 assert user in room.members
                 assert user != BOT
@@ -192,6 +195,32 @@ def test_a_room_that_matches_gets_nothing() -> None:
     plan = plan_rooms(design_snapshot(Stage.OFFERS), (), NOTHING, Locale.RU)
     rooms = converge(plan, [])
     assert diff(plan, rooms.values(), bot=BOT) == []
+
+
+PICTURES = {kind: f"mxc://hs/{kind}" for kind in AVATAR_KINDS}
+
+
+def test_rooms_show_the_picture_of_their_kind_and_archives_the_archive_one() -> None:
+    offers = plan_rooms(bare_snapshot(Stage.OFFERS), (), NOTHING, Locale.RU)
+    rooms = converge(offers, [])  # made before the pictures were uploaded
+    effects = diff(offers, rooms.values(), bot=BOT, avatars=PICTURES)
+    assert {e.key: e.url for e in effects if isinstance(e, SetAvatar)} == {
+        RoomKey("space"): "mxc://hs/space",
+        RoomKey("category:suppliers"): "mxc://hs/space",
+        RoomKey("supplier-space:torgprofi"): "mxc://hs/space",
+        RoomKey("org"): "mxc://hs/org",
+        RoomKey("supplier:torgprofi"): "mxc://hs/supplier",
+    }
+    rooms = apply(effects, rooms.values())
+    assert diff(offers, rooms.values(), bot=BOT, avatars=PICTURES) == []
+
+    contract = plan_rooms(bare_snapshot(Stage.CONTRACT), (), frozenset(rooms), Locale.RU)
+    closing = diff(contract, rooms.values(), bot=BOT, avatars=PICTURES)
+    assert SetAvatar(RoomKey("supplier:torgprofi"), "mxc://hs/archive") in closing
+    # A picture not uploaded yet holds nothing up and changes nothing.
+    assert not any(
+        isinstance(e, SetAvatar) for e in diff(contract, rooms.values(), bot=BOT, avatars={})
+    )
 
 
 def test_closing_a_stage_locks_renames_and_moves_its_rooms_to_the_archive() -> None:

@@ -72,6 +72,14 @@ def more_examples() -> dict[str, dict[str, Any]]:
             "type": "notice.posted",
             "data": {"procurement_id": "26908", "room": "org", "markdown": "**Срок** продлён"},
         },
+        "request.accepted": {
+            "type": "request.accepted",
+            "data": {"request_id": "req_5f1c", "number": "З-2026-0142"},
+        },
+        "request.rejected": {
+            "type": "request.rejected",
+            "data": {"request_id": "req_5f1c", "reason": "Нет в плане закупок"},
+        },
     }
 
 
@@ -89,7 +97,7 @@ def test_design_has_the_three_examples() -> None:
 
 def test_every_type_has_an_example() -> None:
     assert set(all_examples()) == set(WEBHOOK_TYPES)
-    assert len(WEBHOOK_TYPES) == 7
+    assert len(WEBHOOK_TYPES) == 9
 
 
 @pytest.mark.parametrize(
