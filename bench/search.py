@@ -16,7 +16,7 @@ and two words, inflected forms, common and rare words, a word that never occurs)
 The floor is the same search done the best simple way straight on the driver, on the same
 data, in the same run, with the query already turned into what the database matches:
 PostgreSQL — one prepared asyncpg statement, `room_id = ANY($1) AND tsv @@
-plainto_tsquery('russian', $2) ORDER BY ts DESC LIMIT 10`; SQLite — one aiosqlite
+to_tsquery('russian', $2) ORDER BY ts DESC LIMIT 10`; SQLite — one aiosqlite
 connection, the FTS5 MATCH of the ready stems joined to search_entry, the rooms as an
 `IN (?, …)` list. Both sides must return the same hits. Bridge and raw runs alternate; the
 p50 and p99 over every run of every query are compared (target: bridge p50 ≤ 1.5 × raw);
@@ -332,7 +332,7 @@ async def bench_postgres(corpus: Corpus, repeat: int) -> None:
             rooms = corpus.member_of
             select = await raw_conn.prepare(
                 "SELECT event_id, room_id, sender, ts, body FROM search_entry "
-                "WHERE room_id = ANY($1::text[]) AND tsv @@ plainto_tsquery('russian', $2) "
+                "WHERE room_id = ANY($1::text[]) AND tsv @@ to_tsquery('russian', $2) "
                 "ORDER BY ts DESC LIMIT 10"
             )
             prepared = {q: postgres_query(q) for q in QUERIES}
@@ -347,7 +347,7 @@ async def bench_postgres(corpus: Corpus, repeat: int) -> None:
                 return int(
                     await raw_conn.fetchval(
                         "SELECT COUNT(*) FROM search_entry WHERE room_id = ANY($1::text[]) "
-                        "AND tsv @@ plainto_tsquery('russian', $2)",
+                        "AND tsv @@ to_tsquery('russian', $2)",
                         rooms,
                         prepared[query],
                     )

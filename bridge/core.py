@@ -146,7 +146,7 @@ class BridgeCore:
             locale,
         )
         rooms = ProcurementRooms(store, reconciler)
-        assistant = Assistant(store, people, locale, config.bot_mxid)
+        assistant = Assistant(store, people, locale, config.bot_mxid, config.bot_displayname)
         requests = RequestDesk(store, replier, config.request_fields, locale)
         reminders = Reminders(client, store, people, replier, locale, config.reminder_offsets)
         self.fetcher = DocumentFetcher(config.fetch_policy)

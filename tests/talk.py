@@ -78,8 +78,8 @@ async def buttons_on(user: MatrixUser, room_id: str, event_id: str, count: int) 
 
 
 async def click(user: MatrixUser, room_id: str, message: Event, key: str) -> Event:
-    """Presses a button under the bot's message (once it is there); the bot's answer, a reply
-    to that message after the click."""
+    """Presses a button under the bot's message (once it is there); the bot's answer: its
+    first message after the click (in a room a reply to the message with the button)."""
     clicked = await press(user, room_id, message, key)
 
     async def answered() -> Event | None:
@@ -88,7 +88,7 @@ async def click(user: MatrixUser, room_id: str, message: Event, key: str) -> Eve
         after = next((i for i, e in enumerate(events) if e["event_id"] == clicked), None)
         if after is None:
             return None
-        return next((e for e in events[after + 1 :] if reply_to(message["event_id"])(e)), None)
+        return next((e for e in events[after + 1 :] if _answer(e)), None)
 
     return await wait_for(answered, timeout=30, interval=0, what=f"the answer to {key}")
 
@@ -109,6 +109,16 @@ async def _has_button(user: MatrixUser, room_id: str, event_id: str, key: str) -
         and e["content"].get("m.relates_to", {}).get("event_id") == event_id
         and e["content"]["m.relates_to"].get("key") == key
         for e in user.timeline.get(room_id, [])
+    )
+
+
+def _answer(event: Event) -> bool:
+    """A new message of the bot (not an edit of a card)."""
+    relation = event.get("content", {}).get("m.relates_to", {})
+    return (
+        event["sender"] == BOT
+        and event["type"] == "m.room.message"
+        and relation.get("rel_type") != "m.replace"
     )
 
 

@@ -9,14 +9,14 @@ from typing import Any
 
 from mautrix.util.async_db import Database
 
-from .queue import WorkQueue
+from .queue import NumberedItem, WorkQueue
 
 # Stored, never sent: `callbacks.url` was null when the callback arose (see CallbackOutbox).
 DISABLED = "disabled"
 
 
 @dataclass(frozen=True, slots=True)
-class OutgoingCallback:
+class OutgoingCallback(NumberedItem):
     id: int
     webhook_id: str
     procurement_id: str
@@ -26,16 +26,8 @@ class OutgoingCallback:
     created_at: int
 
     @property
-    def key(self) -> int:
-        return self.id
-
-    @property
     def label(self) -> str:
         return f"{self.type} #{self.id} ({self.webhook_id}) of procurement {self.procurement_id}"
-
-    @property
-    def received_at(self) -> int:
-        return self.created_at
 
 
 # A pending row is due only if no older row of its procurement is still pending: delivered and

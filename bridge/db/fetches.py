@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .queue import WorkQueue
+from .queue import NumberedItem, WorkQueue
 
 
 @dataclass(frozen=True, slots=True)
-class DocumentFetch:
+class DocumentFetch(NumberedItem):
     id: int
     webhook_id: str
     procurement_id: str
@@ -18,16 +18,8 @@ class DocumentFetch:
     created_at: int
 
     @property
-    def key(self) -> int:
-        return self.id
-
-    @property
     def label(self) -> str:
         return f"fetch of {self.url} for webhook {self.webhook_id}"
-
-    @property
-    def received_at(self) -> int:
-        return self.created_at
 
 
 class DocumentFetches(WorkQueue[DocumentFetch]):

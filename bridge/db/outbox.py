@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .queue import WorkQueue
+from .queue import NumberedItem, WorkQueue
 
 
 class Relation(Enum):
@@ -23,7 +23,7 @@ class Relation(Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class OutgoingEvent:
+class OutgoingEvent(NumberedItem):
     id: int
     room_id: str
     event_type: str
@@ -37,16 +37,8 @@ class OutgoingEvent:
     created_at: int
 
     @property
-    def key(self) -> int:
-        return self.id
-
-    @property
     def label(self) -> str:
         return f"outgoing {self.event_type} #{self.id} to {self.room_id}"
-
-    @property
-    def received_at(self) -> int:
-        return self.created_at
 
     @property
     def txn_id(self) -> str:

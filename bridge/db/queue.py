@@ -18,6 +18,24 @@ class Keyed(Protocol):
 
 T = TypeVar("T", bound=Keyed)
 
+
+class NumberedItem:
+    """A queued row keyed by its `id` that waits since its `created_at` (the dataclasses of
+    the work tables mix this in)."""
+
+    __slots__ = ()
+    id: int
+    created_at: int
+
+    @property
+    def key(self) -> int:
+        return self.id
+
+    @property
+    def received_at(self) -> int:
+        return self.created_at
+
+
 PENDING = "pending"
 DONE = "done"
 DEAD = "dead"

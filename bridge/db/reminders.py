@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .queue import WorkQueue
+from .queue import NumberedItem, WorkQueue
 
 
 @dataclass(frozen=True, slots=True)
-class Reminder:
+class Reminder(NumberedItem):
     id: int
     item: str  # "vote:<procurement>:<vote id>" or "approval:<procurement>:<approval id>"
     user_id: str
@@ -18,16 +18,8 @@ class Reminder:
     created_at: int
 
     @property
-    def key(self) -> int:
-        return self.id
-
-    @property
     def label(self) -> str:
         return f"reminder of {self.item} to {self.user_id} ({self.offset_s} s before)"
-
-    @property
-    def received_at(self) -> int:
-        return self.created_at
 
 
 class Reminders(WorkQueue[Reminder]):

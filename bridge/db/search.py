@@ -90,7 +90,7 @@ class SearchIndex:
                 return []
             rows = await self.db.fetch(
                 "SELECT event_id, room_id, sender, ts, body FROM search_entry "
-                "WHERE room_id = ANY($1::text[]) AND tsv @@ plainto_tsquery('russian', $2) "
+                "WHERE room_id = ANY($1::text[]) AND tsv @@ to_tsquery('russian', $2) "
                 "ORDER BY ts DESC, seq DESC LIMIT $3 OFFSET $4",
                 rooms,
                 words,

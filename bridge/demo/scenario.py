@@ -219,13 +219,13 @@ class Scenario:
             await self.send_file(person, room, "TKA_234-01-02.pdf.p7s", signature)
             await self.settle()
             # The card's button, as a click in Element sends it.
-            await self.click(person, room, card, "✅ Согласовать")
+            await self.click(person, room, card, "✅ Да")
             await self.settle()
         await self.click(
             TEAM,
             await self.room("approval:A-18"),
             await self.card_event_id("A-18"),
-            "✅ Согласовать",
+            "✅ Да",
         )
         await self.settle()
 

@@ -3,17 +3,17 @@ tasks and search results."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from html import escape
 
 from .approval import Decision
 from .card import Card, CardBuilder, Line, field, format_date, format_datetime, italic, link, text
-from .commands import COMMANDS, CommandSpec
+from .commands import COMMANDS, ROOMS, CommandSpec, Place, Role
 from .ids import UserId
 from .locale import Locale
-from .phrases import BUTTONS, PHRASES
+from .phrases import BUTTONS, PHRASES, PLACES, ROLES
 from .request_form import FieldKind, FormField
 from .search import snippet
 
@@ -61,8 +61,27 @@ def unknown_command_card(word: str, locale: Locale) -> Card:
     return _one_line(say(locale, "unknown", word=word))
 
 
-def not_here_card(spec: CommandSpec, locale: Locale) -> Card:
-    return _one_line(say(locale, "not_here", word=spec.word(locale)))
+def not_allowed_card(spec: CommandSpec, roles: Iterable[Role], locale: Locale) -> Card:
+    """Why a command is refused: it is for other roles, or it works elsewhere (and where)."""
+    word = spec.word(locale)
+    if spec.roles is not None and not spec.roles & set(roles):
+        names = ROLES[locale]
+        who = [names[role.value] for role in Role if role in spec.roles]
+        return _one_line(say(locale, "not_yours", word=word, roles=_and(who, names["and"])))
+    names = PLACES[locale]
+    if spec.places == ROOMS:
+        where = [names["rooms"]]
+    else:
+        where = [names[place.value] for place in Place if place in spec.places]
+    return _one_line(say(locale, "not_here", word=word, places=_and(where, names["and"])))
+
+
+def _with_link(label: str, link_text: str, url: str) -> Line:
+    return link(label, url)[0], f"{escape(label)} · {link(link_text, url)[1]}"
+
+
+def _and(items: Sequence[str], conjunction: str) -> str:
+    return ", ".join(items[:-1]) + conjunction + items[-1] if len(items) > 1 else items[0]
 
 
 def phrase_card(key: str, locale: Locale, **values: object) -> Card:
@@ -73,7 +92,16 @@ def phrase_card(key: str, locale: Locale, **values: object) -> Card:
 def confirm_card(what: str, locale: Locale) -> Card:
     """Asks for the click that makes a typed decision count."""
     card = CardBuilder(f"{say(locale, 'confirm_title')}: {what}", locale)
-    card.lines(italic(say(locale, "confirm_note", confirm=button(locale, "confirm"))))
+    card.lines(
+        italic(
+            say(
+                locale,
+                "confirm_note",
+                confirm=button(locale, "confirm"),
+                decline=button(locale, "decline"),
+            )
+        )
+    )
     return card.build()
 
 
@@ -199,7 +227,8 @@ def procurements_card(lines: Sequence[ProcurementLine], locale: Locale) -> Card:
         label = f"№ {p.number} «{p.title}» — {p.stage}"
         if p.waiting:
             label += f"; {say(locale, 'waits_for_you', count=p.waiting)}"
-        rows.append(link(label, p.url) if p.url else text(label))
+        # Element shows a link to a room as the room's name: the words stay outside it.
+        rows.append(_with_link(label, say(locale, "open_link"), p.url) if p.url else text(label))
     card.items(None, rows)
     return card.build()
 
@@ -346,7 +375,7 @@ def _answer_lines(
     fields: Sequence[FormField], answers: Mapping[str, object], locale: Locale
 ) -> list[Line]:
     return [
-        field(f.question[locale], shown_answer(f, str(answers[f.name]), locale))
+        field(f.question[locale].rstrip("?？ "), shown_answer(f, str(answers[f.name]), locale))
         for f in fields
         if f.name in answers
     ]

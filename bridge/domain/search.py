@@ -54,9 +54,15 @@ def fts5_query(query: str) -> str | None:
 
 
 def postgres_query(query: str) -> str | None:
-    """The words of `query` for `plainto_tsquery('russian', …)` (every word must match)."""
+    """A `to_tsquery('russian', …)` expression finding every word of `query` by its stem as a
+    prefix, as FTS5 does: Snowball stems «зеркало» to «зерка» but «зеркалами» to «зеркал».
+    Only letters and digits reach it, so no query is a syntax error."""
     found = words(query)[:MAX_QUERY_WORDS]
-    return " ".join(found) if found else None
+    return " & ".join(f"{word}:*" for word in found) if found else None
+
+
+# Marks the bot's card that opens every room: the same words in every room, never worth finding.
+CONTEXT_CARD = "org.procurement.context_card"
 
 
 def searchable_text(event: Mapping[str, Any]) -> str | None:
@@ -65,7 +71,7 @@ def searchable_text(event: Mapping[str, Any]) -> str | None:
     if event.get("type") != "m.room.message":
         return None
     content = event.get("content")
-    if not isinstance(content, Mapping):
+    if not isinstance(content, Mapping) or content.get(CONTEXT_CARD):
         return None
     new = content.get("m.new_content")
     if isinstance(new, Mapping):
@@ -98,5 +104,8 @@ def snippet(text: str, query: str, width: int = 160) -> str:
         at for word in words(query)[:MAX_QUERY_WORDS] if (at := lowered.find(stem(word))) >= 0
     ]
     start = max(0, min(found) - width // 3) if found else 0
+    if start:  # begin with a whole word
+        space = flat.find(" ", start, min(found))
+        start = space + 1 if space >= 0 else start
     piece = flat[start : start + width]
     return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")

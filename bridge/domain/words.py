@@ -54,8 +54,9 @@ WORDS: dict[Locale, dict[str, str]] = {
         "not_needed": "решение не потребовалось",
         "signed": "ЭП проверена",
         "current": "Сейчас решение за",
-        "how_to_decide": "Нажмите «✅ Согласовать» или «❌ Отклонить» под этой карточкой, или "
-        "напишите «согласовать [комментарий]» / «отклонить <причина>».",
+        "how_to_decide": "Согласовываете? Кнопки под карточкой: «✅ Да» — согласовать, «❌ Нет» — "
+        "отклонить (спрошу причину). Или напишите «согласовать [комментарий]» / «отклонить "
+        "<причина>».",
         "outcome_approved": "согласовано ✅",
         "outcome_rejected": "отклонено ❌",
         "outcome_cancelled": "согласование отменено",
@@ -157,8 +158,8 @@ WORDS: dict[Locale, dict[str, str]] = {
         "not_needed": "no decision needed",
         "signed": "signature verified",
         "current": "Waiting for",
-        "how_to_decide": 'Press "✅ Approve" or "❌ Reject" under this card, or type '
-        '"approve [comment]" / "reject <reason>".',
+        "how_to_decide": 'Do you approve? Buttons under this card: "✅ Yes" approves, "❌ No" '
+        'rejects (I ask for the reason). Or type "approve [comment]" / "reject <reason>".',
         "outcome_approved": "approved ✅",
         "outcome_rejected": "rejected ❌",
         "outcome_cancelled": "approval cancelled",

@@ -298,7 +298,7 @@ class ApprovalKeeper:
             confirm_card(what, self.locale),
             (
                 Button(button(self.locale, "confirm"), action, asker.user),
-                Button(button(self.locale, "cancel"), {"kind": DISMISS}, asker.user),
+                Button(button(self.locale, "decline"), {"kind": DISMISS}, asker.user),
             ),
             once=True,
         )

@@ -56,11 +56,14 @@ def matrix_to(room_id: str, event_id: str | None = None) -> str:
 
 
 class Assistant:
-    def __init__(self, store: Store, people: People, locale: Locale, bot: str) -> None:
+    def __init__(
+        self, store: Store, people: People, locale: Locale, bot: str, bot_name: str
+    ) -> None:
         self.store = store
         self.people = people
         self.locale = locale
         self.bot = bot
+        self.bot_name = bot_name
 
     def feature(self) -> Feature:
         return Feature(
@@ -289,8 +292,9 @@ class Assistant:
 
     async def _found(self, hit: Hit) -> Found:
         names = await self._names(hit.room_id)
+        sender = self.bot_name if hit.sender == self.bot else hit.sender
         return Found(
-            names.get(UserId(hit.sender), hit.sender),
+            names.get(UserId(hit.sender), sender),
             from_ms(hit.ts),
             await self._room_name(hit.room_id),
             hit.body,

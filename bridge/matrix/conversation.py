@@ -13,7 +13,7 @@ from ..db.store import Store
 from ..domain.answers import (
     button,
     help_card,
-    not_here_card,
+    not_allowed_card,
     phrase_card,
     unknown_command_card,
 )
@@ -101,7 +101,7 @@ class Conversation:
         assert parsed is not None
         spec = SPECS[parsed.command]
         if not spec.allowed(asker.roles, asker.place):
-            return not_here_card(spec, self.locale)
+            return not_allowed_card(spec, asker.roles, self.locale)
         return await self.run(asker, parsed)
 
     async def run(self, asker: Asker, parsed: ParsedCommand) -> Answer:
@@ -150,7 +150,12 @@ class Conversation:
             return
         answer = await self._click(asker, pressed.action)
         async with self.store.transaction():
-            await self.replier.reply(event, answer, to=target)
+            if room is None:
+                # The direct chat: the answer follows the click; quoting the menu (or the
+                # reminder) it was on again would only push the answer out of sight.
+                await self.replier.post(event["room_id"], f"reply:{event['event_id']}", answer)
+            else:
+                await self.replier.reply(event, answer, to=target)
             if pressed.action.get(ONCE):
                 await self.store.buttons.retire(pressed.outbox_id)
 

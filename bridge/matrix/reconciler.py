@@ -41,6 +41,7 @@ from ..domain.reconcile import (
     SetTopic,
     diff,
 )
+from ..domain.search import CONTEXT_CARD
 from ..domain.snapshot import Snapshot, parse_snapshot
 from ..retry import Failure, Transient, classify
 from ..worker import now_ms
@@ -370,7 +371,11 @@ class _Pass:
             url=context.get("url") if isinstance(context.get("url"), str) else None,  # type: ignore[arg-type]
         )
         await self.o.outbox.enqueue(
-            f"context:{room_id}", room_id, "m.room.message", card_content(card), now_ms()
+            f"context:{room_id}",
+            room_id,
+            "m.room.message",
+            {**card_content(card), CONTEXT_CARD: True},
+            now_ms(),
         )
 
     def parent_state(self, parent_key: str) -> State:

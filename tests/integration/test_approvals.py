@@ -187,7 +187,7 @@ async def test_sequential_route_of_three(
     assert [s["status"] for s in view["steps"]] == ["approved"] * 3
 
 
-CONFIRM = "✅ Подтвердить"
+CONFIRM = "✅ Да"
 
 
 async def say_and_wait(user: MatrixUser, room_id: str, text: str, cast: Cast) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from bridge.core import BridgeCore
 from bridge.demo.seed import seed_vote
-from bridge.domain.answers import say
+from bridge.domain.answers import not_allowed_card, say
 from bridge.domain.commands import SPECS, Command, Place, Role
 from bridge.domain.locale import Locale
 
@@ -59,8 +59,8 @@ TYPED = {
 LAST = (Command.REQUEST, Command.CANCEL)
 
 
-def not_here(command: Command) -> str:
-    return say(Locale.RU, "not_here", word=SPECS[command].word(Locale.RU))
+def refused(command: Command, roles: frozenset[Role]) -> str:
+    return not_allowed_card(SPECS[command], roles, Locale.RU).body
 
 
 def approval_request(cast: Cast, approval_id: str, approvers: list[MatrixUser]) -> dict[str, Any]:
@@ -156,9 +156,9 @@ async def try_every_command(
     for command, reply in zip([*first, *LAST], replies, strict=True):
         allowed = SPECS[command].allowed(roles, place)
         text = body(reply)
-        if allowed and text == not_here(command):
+        if allowed and text == refused(command, roles):
             problems.append(f"{place.value}: {TYPED[command]!r} refused to {who}")
-        if not allowed and text != not_here(command):
+        if not allowed and text != refused(command, roles):
             problems.append(f"{place.value}: {TYPED[command]!r} allowed to {who}")
         if command is Command.HELP:
             for spec in SPECS.values():
@@ -227,22 +227,22 @@ async def test_a_typed_decision_counts_only_once_its_own_person_clicks(
     asked = await ask(approver, room_id, "согласовать договор с поставщиком завтра обсудим")
     assert "Подтвердите" in body(asked)
     assert await buttons_on(approver, room_id, asked["event_id"], 2) == [
-        "✅ Подтвердить",
-        "✖️ Отмена",
+        "✅ Да",
+        "✖️ Нет",
     ]
     # Someone else presses the confirmation: it is not theirs.
-    await press(manager, room_id, asked, "✅ Подтвердить")
+    await press(manager, room_id, asked, "✅ Да")
     await ask(manager, room_id, "статус")  # the click before it has been handled
     # The person declines; the confirmation is spent, a later click on it does nothing.
-    declined = await click(approver, room_id, asked, "✖️ Отмена")
+    declined = await click(approver, room_id, asked, "✖️ Нет")
     assert body(declined) == say(Locale.RU, "cancelled")
-    await press(approver, room_id, asked, "✅ Подтвердить")
+    await press(approver, room_id, asked, "✅ Да")
     await ask(approver, room_id, "статус")
     assert decisions(receiver) == []
 
     # Typed and confirmed: counts once, as the person's decision.
     asked = await ask(approver, room_id, "согласовать Замечаний нет")
-    await click(approver, room_id, asked, "✅ Подтвердить")
+    await click(approver, room_id, asked, "✅ Да")
     await wait_for(lambda: len(decisions(receiver)) == 1, what="the approval's step")
     (step,) = decisions(receiver)
     assert (step["approver"], step["decision"], step["comment"]) == (
@@ -252,7 +252,7 @@ async def test_a_typed_decision_counts_only_once_its_own_person_clicks(
     )
     # The card's own buttons: «Отклонить» asks for the reason, which rejects.
     await buttons_on(manager, room_id, card["event_id"], 2)
-    question = await click(manager, room_id, card, "❌ Отклонить")
+    question = await click(manager, room_id, card, "❌ Нет")
     assert body(question) == say(Locale.RU, "reason_ask")
     await manager.send_text(room_id, "Цена выше рыночной на 12%")
     await wait_for(lambda: completed(receiver), what="the outcome")
@@ -338,8 +338,8 @@ async def test_status_tasks_and_the_direct_chat_menu(
     # The menu: help in the direct chat carries buttons; a click does what typing does.
     menu = await ask(com1, dm, "помощь")
     keys = await buttons_on(com1, dm, menu["event_id"], 3)
-    assert keys == ["📊 Статус", "📋 Мои задачи", "🔍 Поиск"]  # no «Заявка»: not theirs
-    clicked = await click(com1, dm, menu, "📋 Мои задачи")
+    assert keys == ["📊 Статус", "📋 Задачи", "🔍 Поиск"]  # no «Заявка»: not theirs
+    clicked = await click(com1, dm, menu, "📋 Задачи")
     assert body(clicked) == body(tasks)
     statuses = await click(com1, dm, menu, "📊 Статус")
     assert "26908" in body(statuses)

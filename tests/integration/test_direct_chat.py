@@ -7,25 +7,11 @@ from typing import Any
 from bridge.core import BridgeCore
 
 from ..matrix_user import Event
-
-BOT = "@procbot:localhost"
+from ..talk import BOT, open_dm
 
 
 def is_bot_notice(event: Event) -> bool:
     return event.get("sender") == BOT and event.get("content", {}).get("msgtype") == "m.notice"
-
-
-async def open_dm(user: Any) -> str:
-    room_id = await user.create_dm(BOT)
-    await user.wait_for_event(
-        room_id,
-        lambda e: (
-            e["type"] == "m.room.member"
-            and e.get("state_key") == BOT
-            and e["content"].get("membership") == "join"
-        ),
-    )
-    return room_id
 
 
 async def test_help_in_a_direct_chat(bridge: BridgeCore, user_factory: Any) -> None:

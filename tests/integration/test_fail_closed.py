@@ -605,7 +605,7 @@ async def test_a_click_counts_only_in_the_card_s_own_room(
             "m.relates_to": {
                 "rel_type": "m.annotation",
                 "event_id": card["event_id"],
-                "key": "✅ Согласовать",
+                "key": "✅ Да",
             },
         },
     }
@@ -618,7 +618,7 @@ async def test_a_click_counts_only_in_the_card_s_own_room(
     assert view["state"] == "in_progress"
     assert [s["status"] for s in view["steps"]] == ["waiting"]
     # The same click in the card's own room decides.
-    await approver.react(approval_room, card["event_id"], "✅ Согласовать")
+    await approver.react(approval_room, card["event_id"], "✅ Да")
 
     async def approved() -> bool:
         _, view = await erp.get(f"/api/v1/procurements/{cast.procurement_id}/approvals/A-room")

@@ -27,7 +27,7 @@ from bridge.domain.answers import (
     decision_title,
     every_word,
     help_card,
-    not_here_card,
+    not_allowed_card,
     phrase_card,
     procurements_card,
     question_card,
@@ -261,8 +261,22 @@ def test_an_unknown_command_is_named_and_escaped() -> None:
 
 def test_a_command_not_for_here_is_named_in_the_card_s_language() -> None:
     spec = SPECS[Command.APPROVE]
-    assert "«согласовать»" in not_here_card(spec, Locale.RU).body
-    assert '"approve"' in not_here_card(spec, Locale.EN).body
+    assert "«согласовать»" in not_allowed_card(spec, {Role.APPROVER}, Locale.RU).body
+    assert '"approve"' in not_allowed_card(spec, {Role.APPROVER}, Locale.EN).body
+
+
+def test_a_refusal_says_who_a_command_is_for_or_where_it_works() -> None:
+    request = not_allowed_card(SPECS[Command.REQUEST], {Role.SUPPLIER}, Locale.RU).body
+    assert request == (
+        "Команда «заявка» — для менеджера закупки и команды закупки; вам она недоступна. "
+        "«помощь» — что можно вам."
+    )
+    tasks = not_allowed_card(SPECS[Command.TASKS], {Role.MANAGER}, Locale.RU).body
+    assert tasks.startswith("Команда «мои задачи» работает в личном чате с помощником.")
+    documents = not_allowed_card(SPECS[Command.DOCUMENTS], {Role.TEAM}, Locale.EN).body
+    assert documents.startswith('"documents" works in the procurement\'s chats.')
+    here = not_allowed_card(SPECS[Command.REQUEST], {Role.TEAM}, Locale.RU).body
+    assert "в чате организации и в личном чате с помощником" in here
 
 
 @pytest.mark.parametrize("locale", list(Locale))
@@ -567,9 +581,9 @@ def test_a_summary_lists_the_answers_in_the_fields_order() -> None:
     card = summary_card(DEFAULT_FIELDS, answers, Locale.RU)
     assert_fits(card)
     assert items(card) == [
-        "Что нужно закупить?: Арматура А500С",
-        "Сколько?: 12",
-        "В каких единицах?: т",
+        "Что нужно закупить: Арматура А500С",
+        "Сколько: 12",
+        "В каких единицах: т",
     ]
     assert BUTTONS[Locale.RU]["send"] in card.body.split("\n")[-1]
 
@@ -578,7 +592,7 @@ def test_the_procurement_system_s_answer() -> None:
     answers = {"item": "Арматура", "quantity": "12"}
     accepted = request_answer_card(True, "З-000123", None, DEFAULT_FIELDS, answers, Locale.RU)
     assert accepted.body.split("\n")[0] == "Заявка принята системой закупок: № З-000123"
-    assert items(accepted) == ["Что нужно закупить?: Арматура", "Сколько?: 12"]
+    assert items(accepted) == ["Что нужно закупить: Арматура", "Сколько: 12"]
     rejected = request_answer_card(False, None, "Нет бюджета", DEFAULT_FIELDS, answers, Locale.EN)
     assert rejected.body.split("\n")[:2] == [
         "The procurement system rejected the request",

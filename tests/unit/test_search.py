@@ -221,7 +221,7 @@ def test_a_query_takes_its_first_words_only() -> None:
     assert "слово8" not in match
     found = postgres_query(query)
     assert found is not None
-    assert found.split() == [f"слово{i}" for i in range(MAX_QUERY_WORDS)]
+    assert found.split(" & ") == [f"слово{i}:*" for i in range(MAX_QUERY_WORDS)]
 
 
 def test_a_huge_query_is_cut_to_a_small_one() -> None:
@@ -273,10 +273,12 @@ def test_a_message_is_found_by_any_of_its_words(text: str, data: st.DataObject) 
 
 
 def test_postgres_gets_the_words_only() -> None:
-    assert postgres_query("Арматура А500С!") == "Арматура А500С"
-    assert postgres_query("a & b | !c <-> d:*") == "a b c d"
-    assert postgres_query("арматура\x00бетон") == "арматура бетон"
-    assert postgres_query("'; DROP TABLE search_entry; --") == "DROP TABLE search entry"
+    assert postgres_query("Арматура А500С!") == "Арматура:* & А500С:*"
+    assert postgres_query("a & b | !c <-> d:*") == "a:* & b:* & c:* & d:*"
+    assert postgres_query("арматура\x00бетон") == "арматура:* & бетон:*"
+    assert postgres_query("'; DROP TABLE search_entry; --") == (
+        "DROP:* & TABLE:* & search:* & entry:*"
+    )
 
 
 @given(st.text(QUERY_ALPHABET, max_size=60))
@@ -285,8 +287,8 @@ def test_the_postgres_query_is_words_and_spaces(query: str) -> None:
     if found is None:
         assert not words(query)
     else:
-        assert re.fullmatch(r"[^\W_]+( [^\W_]+)*", found)
-        assert len(found.split(" ")) <= MAX_QUERY_WORDS
+        assert re.fullmatch(r"[^\W_]+:\*( & [^\W_]+:\*)*", found)
+        assert len(found.split(" & ")) <= MAX_QUERY_WORDS
 
 
 # --- what is searchable ------------------------------------------------------------------------
@@ -429,8 +431,9 @@ def test_a_snippet_shows_the_hit_in_the_middle_of_a_long_text() -> None:
     assert piece.endswith("…")
     assert "АРМАТУРОЙ" in piece
     assert len(piece) <= 160 + 2
-    # The hit comes after a third of the width of context.
-    assert piece.index("АРМАТУРОЙ") == len("…") + 160 // 3
+    # The hit comes after up to a third of the width of context, which begins with a whole word.
+    assert 1 + 160 // 3 - 2 * len("Вступление ") < piece.index("АРМАТУРОЙ") <= 1 + 160 // 3
+    assert piece.startswith("…Вступление ")
 
 
 def test_a_snippet_finds_the_hit_through_yo_and_case() -> None:
