@@ -24,6 +24,7 @@ import asyncpg
 from aiohttp import web
 
 from bridge.db import open_database
+from bridge.db.audit import AuditLog
 from bridge.db.inbox import Inbox, event_row
 from bridge.localsynapse import free_port
 from bridge.web.appservice import AppServiceAPI
@@ -76,7 +77,7 @@ async def bridge_rate(txns: list[list[dict[str, object]]]) -> float:
     await db.start()
     token = secrets.token_urlsafe(32)
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    AppServiceAPI(token, Inbox(db)).register(app)
+    AppServiceAPI(token, Inbox(db, AuditLog(db))).register(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()

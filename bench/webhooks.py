@@ -27,6 +27,7 @@ from standardwebhooks import Webhook
 
 from bridge.config import new_whsec
 from bridge.db import open_database
+from bridge.db.audit import AuditLog
 from bridge.db.webhooks import WebhookInbox
 from bridge.localsynapse import free_port
 from bridge.web.auth import ApiAuth
@@ -109,7 +110,7 @@ async def bridge_rate(payloads: list[bytes], concurrency: int) -> float:
     # The bridge's own middleware stack: the API's auth runs on every request.
     auth = ApiAuth([])
     app = web.Application(middlewares=[auth.middleware])
-    WebhookAPI([secret], 1048576, WebhookInbox(db)).register(app, auth)
+    WebhookAPI([secret], 1048576, WebhookInbox(db, AuditLog(db))).register(app, auth)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()

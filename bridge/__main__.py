@@ -11,6 +11,9 @@ from importlib import resources
 
 from mautrix.util.program import Program
 
+from .audit.cli import is_audit_command
+from .audit.cli import main as audit_main
+from .audit.keys import KeyProblem, create_key, load_key
 from .config import Config, ConfigError, write_secret_file
 from .core import BridgeCore, StartupProblem
 from .matrix.client import HomeserverProblem
@@ -68,7 +71,17 @@ class ProcurementBridge(Program):
         # The registration holds as_token and hs_token: the owner's alone.
         write_secret_file(self.args.registration, self.config.registration())
         print(f"Registration written to {self.args.registration}, secrets to {self.args.config}")
+        self.generate_audit_key()
         print("Add it to the homeserver's app_service_config_files and restart the homeserver.")
+
+    def generate_audit_key(self) -> None:
+        path, origin = self.config.audit_key_path, self.config.audit_origin
+        try:
+            if load_key(path, origin) is None:
+                create_key(path, origin)
+                print(f"Audit log key written to {path}")
+        except KeyProblem as e:
+            _fail(str(e))
 
     def check_config(self) -> None:
         try:
@@ -110,6 +123,8 @@ def _fail(message: str) -> None:
 
 
 def main() -> None:
+    if is_audit_command(sys.argv[1:]):
+        sys.exit(audit_main(sys.argv[1:]))
     ProcurementBridge().run()
 
 

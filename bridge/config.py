@@ -69,6 +69,10 @@ class Config(BaseFileConfig):
             "reminders.before",
             "signatures.trust_anchors",
             "signatures.identities",
+            "audit.key",
+            "audit.origin",
+            "audit.checkpoint_seconds",
+            "audit.checkpoint_url",
         ):
             copy(key)
         copy_dict("logging", override_existing_map=True)
@@ -166,6 +170,15 @@ class Config(BaseFileConfig):
             },
         }
 
+    @property
+    def audit_key_path(self) -> Path:
+        """The checkpoint signing key's file, relative to the config's directory."""
+        return Path(self.path).resolve().parent / str(self["audit.key"] or "audit.key")
+
+    @property
+    def audit_origin(self) -> str:
+        return str(self["audit.origin"] or f"{self['homeserver.domain']}/procurement-bridge")
+
     # Checks --------------------------------------------------------------------------------
 
     def check(self) -> None:
@@ -221,6 +234,7 @@ class Config(BaseFileConfig):
 
     def _check_numbers(self) -> None:
         for key, minimum in (
+            ("audit.checkpoint_seconds", 1),
             ("bridge.max_attempts", 1),
             ("bridge.max_backoff_seconds", 1),
             ("documents.max_bytes", 1),

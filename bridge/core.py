@@ -14,11 +14,14 @@ from aiohttp import web
 from mautrix.client import ClientAPI
 from mautrix.errors import MatrixRequestError
 
+from .audit.keeper import AuditKeeper, verifier_key
+from .audit.keys import KeyProblem, create_key, load_key
 from .callbacks import QUEUE as CALLBACK_QUEUE
 from .callbacks import CallbackSender
 from .config import Config
 from .db import open_database
 from .db.store import Store
+from .domain import tlog
 from .domain.commands import Command
 from .domain.plan import ApprovalRoomInput
 from .domain.webhooks import WEBHOOK_TYPES
@@ -40,6 +43,7 @@ from .matrix.requests import RequestDesk
 from .matrix.sender import Sender
 from .matrix.votes import VoteKeeper
 from .matrix.watch import HomeserverWatch
+from .reports import Reports
 from .signature import SignatureConfigError, SignatureVerifier, load_verifier_config
 from .web.admin import AdminAPI, Parked
 from .web.api import register_api
@@ -85,9 +89,11 @@ class BridgeCore:
         self.workers: list[QueueWorker[Any]] = []
         self.timers: list[Timer] = []
         self.watch: HomeserverWatch | None = None
+        self.audit: AuditKeeper | None = None
 
     async def start(self) -> None:
         await self._open_database()
+        self.signer = await self._audit_signer()
         client = await self._connect()
         features = self.build_features(client)
         self.workers = self.build_workers(client, features)
@@ -107,6 +113,24 @@ class BridgeCore:
             await self.store.db.start()
         except Exception as e:
             raise StartupProblem(f"database: cannot open {self._db_label()} ({e})") from None
+
+    async def _audit_signer(self) -> tlog.Signer:
+        """The checkpoint key; made at the first start of an empty log, never silently again."""
+        path, origin = self.config.audit_key_path, self.config.audit_origin
+        try:
+            signer = load_key(path, origin)
+            if signer is not None:
+                return signer
+            if await self.store.audit.latest_checkpoint() is not None:
+                raise KeyProblem(
+                    f"audit.key: {path} is missing, and the log has checkpoints signed by it; "
+                    "restore the key file"
+                )
+            signer = create_key(path, origin)
+        except KeyProblem as e:
+            raise StartupProblem(str(e)) from None
+        log.info("Audit log key made: %s", verifier_key(signer))
+        return signer
 
     async def _connect(self) -> ClientAPI:
         self.session = aiohttp.ClientSession()
@@ -160,6 +184,14 @@ class BridgeCore:
             config.fetch_concurrency,
         )
         self.vote_keeper = votes = VoteKeeper(store, locale)
+        self.audit = audit = AuditKeeper(
+            store.audit,
+            self.signer,
+            interval_s=float(config["audit.checkpoint_seconds"] or 60),
+            witness_url=config["audit.checkpoint_url"] or None,
+            session=self.session,
+            max_backoff_s=config.max_backoff_s,
+        )
         self.approval_keeper = approvals = ApprovalKeeper(
             store,
             self._signature_verifier(),
@@ -181,6 +213,8 @@ class BridgeCore:
                     requests.feature(),
                     reminders.feature(),
                     avatars.feature(),
+                    audit.feature(),
+                    Reports(store, locale).feature(),
                 ),
                 webhook_types=WEBHOOK_TYPES,
                 commands=set(Command) - _CONVERSATION_COMMANDS,
@@ -313,6 +347,8 @@ class BridgeCore:
             await timer.stop()
         for worker in self.workers:
             await worker.stop()
+        if self.audit is not None:
+            await self.audit.close()
         if self.fetcher:
             await self.fetcher.close()
         if self.session:

@@ -79,6 +79,7 @@ class Scope(Enum):
     READ = "read"  # procurements, votes, approvals
     DOCUMENTS = "documents"  # the registry's list and the files' bytes
     ADMIN = "admin"  # dead letters listed and retried
+    REPORTS = "reports"  # how fast the organisation answers suppliers (staff performance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,25 @@ class FileView:
     scope: Scope
 
 
-Route = JsonView | FileView
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A response of any type (a CSV table, an HTML page) with its own headers."""
+
+    body: bytes
+    content_type: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PageView:
+    """`GET path?query` answering JSON (a dict) or a `Page`; InvalidInput answers 400."""
+
+    path: str
+    view: Callable[[Mapping[str, str], Mapping[str, str]], Awaitable[dict[str, Any] | Page]]
+    scope: Scope
+
+
+Route = JsonView | FileView | PageView
 
 
 class Timer(Protocol):

@@ -66,7 +66,9 @@ class Deployment:
             "webhooks": {"secrets": [self.webhook_secret], "max_body_bytes": 1048576},
             "callbacks": {"url": None, "secret": self.callback_secret},
             "api": {
-                "tokens": [{"token": self.api_token, "scopes": ["read", "documents", "admin"]}]
+                "tokens": [
+                    {"token": self.api_token, "scopes": ["read", "documents", "admin", "reports"]}
+                ]
             },
             "bridge": {"locale": "ru", "federate": False, "max_attempts": 8},
         }

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from mautrix.util.async_db import Database
 
+from ..domain.audit import Kind
+from .audit import AuditLog
 from .queue import NumberedItem, WorkQueue
+from .transaction import transaction
 
 # Stored, never sent: `callbacks.url` was null when the callback arose (see CallbackOutbox).
 DISABLED = "disabled"
@@ -52,8 +56,9 @@ class CallbackOutbox(WorkQueue[OutgoingCallback]):
     since = "created_at"
     name = "dedup_key"
 
-    def __init__(self, db: Database, enabled: bool = True) -> None:
+    def __init__(self, db: Database, audit: AuditLog, enabled: bool = True) -> None:
         super().__init__(db)
+        self.audit = audit
         self.enabled = enabled
 
     async def enqueue(
@@ -92,10 +97,44 @@ class CallbackOutbox(WorkQueue[OutgoingCallback]):
             row_id = await self.db.fetchval(
                 "SELECT id FROM callback_outbox WHERE dedup_key=$1", dedup_key
             )
-        elif self.enabled:
-            self.notify()
+        else:
+            await self._record(row_id, {"type": type, "body": json.loads(body)}, now)
+            if self.enabled:
+                self.notify()
         assert row_id is not None
         return row_id
+
+    async def mark_done(self, item: OutgoingCallback, now: int) -> None:
+        async with transaction(self.db):
+            await super().mark_done(item, now)
+            await self._record(item.id, {"delivered": True}, now, answer=True)
+
+    async def mark_failed(self, key: int, error: str, next_attempt_at: int, dead: bool) -> None:
+        async with transaction(self.db):
+            await super().mark_failed(key, error, next_attempt_at, dead)
+            await self._record(
+                key,
+                {"delivered": False, "error": error[:2000], "parked": dead},
+                int(time.time() * 1000),
+                True,
+            )
+
+    async def _record(
+        self, row_id: int, payload: dict[str, Any], now: int, answer: bool = False
+    ) -> None:
+        """A callback queued, or the procurement system's answer to one, on record."""
+        row = await self.db.fetchrow(
+            "SELECT webhook_id, procurement_id FROM callback_outbox WHERE id=$1", row_id
+        )
+        if row is None:
+            return
+        await self.audit.record(
+            (Kind.CALLBACK_ANSWER if answer else Kind.CALLBACK).value,
+            {"id": row["webhook_id"], **payload},
+            now=now,
+            procurement=row["procurement_id"] or None,
+            subject=row["webhook_id"],
+        )
 
     async def due(self, now: int, limit: int = 50) -> list[OutgoingCallback]:
         """Each procurement's oldest pending callback, if its next attempt has come."""

@@ -7,8 +7,16 @@ from typing import Any
 
 from mautrix.util.async_db import Database
 
+from ..domain.audit import Kind
 from ..domain.ids import DocumentId, EventId, ProcurementId, RoomId, RoomKey, UserId
-from ..domain.registry import DocumentSource, ReadMark, RegisteredDocument, from_ms
+from ..domain.registry import (
+    DocumentSource,
+    ReadMark,
+    RegisteredDocument,
+    document_uploaded_payload,
+    from_ms,
+)
+from .audit import AuditLog
 from .transaction import transaction
 
 
@@ -26,8 +34,11 @@ _COLUMNS = (
 
 
 class Documents:
-    def __init__(self, db: Database) -> None:
+    """The registry: every document with its bytes, on record in the audit log."""
+
+    def __init__(self, db: Database, audit: AuditLog) -> None:
         self.db = db
+        self.audit = audit
 
     # Recording -------------------------------------------------------------------------------
 
@@ -67,6 +78,19 @@ class Documents:
             )
             if recorded is None:
                 return False
+            await self.audit.record(
+                Kind.DOCUMENT.value,
+                {
+                    **document_uploaded_payload(document),
+                    "source": document.source.value,
+                    "caption": document.caption,
+                    "file": await self.audit.keep_file(content),
+                },
+                now=int(document.uploaded_at.timestamp() * 1000),
+                procurement=document.procurement_id,
+                room=document.room_id,
+                subject=document.doc_id,
+            )
             await self.db.execute(
                 "INSERT INTO document_content (doc_id, content) VALUES ($1, $2)",
                 document.doc_id,

@@ -9,7 +9,9 @@ from typing import Any
 
 from mautrix.util.async_db import Connection, Database, Scheme
 
+from ..domain.audit import Kind, Record
 from ..domain.events import OUTBOX_MARKER
+from .audit import AuditLog
 from .queue import WorkQueue
 
 
@@ -37,14 +39,16 @@ def ephemeral_id(edu: dict[str, Any]) -> str:
 
 
 class Inbox(WorkQueue[InboxEvent]):
-    """`bot` is the bridge's own user: the echoes of its events say which outbox row they
-    were sent for (OUTBOX_MARKER), recorded as they are stored."""
+    """Every event is on record in the audit log in the transaction that stores it. `bot` is
+    the bridge's own user: the echoes of its events say which outbox row they were sent for
+    (OUTBOX_MARKER), recorded as they are stored."""
 
     table = "matrix_event"
     key = "seq"
 
-    def __init__(self, db: Database, bot: str | None = None) -> None:
+    def __init__(self, db: Database, audit: AuditLog, bot: str | None = None) -> None:
         super().__init__(db)
+        self.audit = audit
         self.bot = bot
 
     since = "received_at"
@@ -74,25 +78,9 @@ class Inbox(WorkQueue[InboxEvent]):
             )
             if first is None:
                 return False
-            if self.db.scheme in (Scheme.POSTGRES, Scheme.COCKROACH):
-                # One statement for the whole batch: a round trip per event would dominate.
-                columns = list(zip(*rows, strict=True))
-                await conn.execute(
-                    "INSERT INTO matrix_event (event_id, room_id, sender, type, state_key, "
-                    "origin_ts, event, ephemeral, received_at) "
-                    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-                    "$5::text[], $6::bigint[], $7::text[], $8::boolean[], $9::bigint[]) "
-                    "ON CONFLICT (event_id) DO NOTHING",
-                    *columns,
-                )
-            else:
-                await conn.executemany(
-                    "INSERT INTO matrix_event (event_id, room_id, sender, type, state_key, "
-                    "origin_ts, event, ephemeral, received_at) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-                    "ON CONFLICT (event_id) DO NOTHING",
-                    rows,
-                )
+            new = await self._insert(conn, rows)
+            logged = [r for r in map(_audit_record, rows) if r is not None and r.subject in new]
+            await self.audit.record_many(conn, logged)
             # Before any later event is handled: an answer to a poll the bridge sent just
             # before it was killed finds the poll by its event id.
             echoes = [echo for ev in events if (echo := self._echo(ev)) is not None]
@@ -102,7 +90,37 @@ class Inbox(WorkQueue[InboxEvent]):
                     echoes,
                 )
         self.notify()
+        self.audit.notify()
         return True
+
+    async def _insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
+        """Inserts the events not stored before; returns their ids."""
+        if self.db.scheme in (Scheme.POSTGRES, Scheme.COCKROACH):
+            # One statement for the whole batch: a round trip per event would dominate.
+            columns = list(zip(*rows, strict=True))
+            inserted = await conn.fetch(
+                "INSERT INTO matrix_event (event_id, room_id, sender, type, state_key, "
+                "origin_ts, event, ephemeral, received_at) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+                "$5::text[], $6::bigint[], $7::text[], $8::boolean[], $9::bigint[]) "
+                "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                *columns,
+            )
+            return {r["event_id"] for r in inserted}
+        ids = [row[0] for row in rows]
+        known = await conn.fetch(
+            "SELECT event_id FROM matrix_event "
+            "WHERE event_id IN (SELECT value FROM json_each($1))",
+            json.dumps(ids),
+        )
+        await conn.executemany(
+            "INSERT INTO matrix_event (event_id, room_id, sender, type, state_key, "
+            "origin_ts, event, ephemeral, received_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "ON CONFLICT (event_id) DO NOTHING",
+            rows,
+        )
+        return set(ids) - {r["event_id"] for r in known}
 
     def _echo(self, event: dict[str, Any]) -> tuple[int, str] | None:
         """(outbox row, event id) of the bridge's own event, None for anyone else's."""
@@ -160,6 +178,22 @@ def event_row(ev: dict[str, Any], ephemeral: bool, now: int) -> tuple[Any, ...]:
         ephemeral,
         now,
     )
+
+
+def _audit_record(row: tuple[Any, ...]) -> Record | None:
+    """What the log keeps of a stored event (an event row's columns): the event as delivered,
+    marked when it came already redacted. Ephemeral events are not facts of a room."""
+    event_id, room_id, _, _, _, _, event_json, ephemeral, now = row
+    if ephemeral:
+        return None
+    redacted = '"redacted_because"' in event_json and _redacted(json.loads(event_json))
+    payload = f'{{"event":{event_json},"redacted":{"true" if redacted else "false"}}}'
+    return Record(Kind.MATRIX_EVENT.value, now, None, room_id, event_id, payload)
+
+
+def _redacted(event: dict[str, Any]) -> bool:
+    unsigned = event.get("unsigned")
+    return isinstance(unsigned, dict) and "redacted_because" in unsigned
 
 
 def _column(value: object) -> str | None:

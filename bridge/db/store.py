@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from mautrix.util.async_db import Database
 
 from .approvals import Approvals
+from .audit import AuditLog
 from .avatars import RoomAvatars
 from .buttons import Buttons
 from .callbacks import CallbackOutbox
@@ -30,17 +31,18 @@ from .webhooks import WebhookInbox
 class Store:
     def __init__(self, db: Database, *, callbacks_enabled: bool, bot: str | None = None) -> None:
         self.db = db
-        self.inbox = Inbox(db, bot)
+        self.audit = AuditLog(db)
+        self.inbox = Inbox(db, self.audit, bot)
         self.outbox = MatrixOutbox(db)
         self.direct_chats = DirectChats(db)
-        self.webhooks = WebhookInbox(db)
+        self.webhooks = WebhookInbox(db, self.audit)
         self.procurements = Procurements(db)
         self.rooms = Rooms(db)
         self.refused = RefusedEffects(db)
-        self.callbacks = CallbackOutbox(db, enabled=callbacks_enabled)
+        self.callbacks = CallbackOutbox(db, self.audit, enabled=callbacks_enabled)
         self.votes = Votes(db)
         self.approvals = Approvals(db)
-        self.documents = Documents(db)
+        self.documents = Documents(db, self.audit)
         self.fetches = DocumentFetches(db)
         self.search = SearchIndex(db)
         self.buttons = Buttons(db)

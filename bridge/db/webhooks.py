@@ -6,7 +6,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from mautrix.util.async_db import Database
+
+from ..domain.audit import Kind
+from .audit import AuditLog
 from .queue import WorkQueue
+from .transaction import transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,21 +38,34 @@ class WebhookInbox(WorkQueue[StoredWebhook]):
     since = "received_at"
     name = "webhook_id"
 
+    def __init__(self, db: Database, audit: AuditLog) -> None:
+        super().__init__(db)
+        self.audit = audit
+
     async def store(
         self, webhook_id: str, type: str, procurement_id: str | None, body: str, now: int
     ) -> bool:
-        """Stores a webhook; False (and nothing changed) if this id was stored before."""
-        seq = await self.db.fetchval(
-            "INSERT INTO webhook (webhook_id, type, procurement_id, body, received_at) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (webhook_id) DO NOTHING RETURNING seq",
-            webhook_id,
-            type,
-            procurement_id,
-            body,
-            now,
-        )
-        if seq is None:
-            return False
+        """Stores a webhook, on record in the audit log; False (and nothing changed) if this id
+        was stored before."""
+        async with transaction(self.db):
+            seq = await self.db.fetchval(
+                "INSERT INTO webhook (webhook_id, type, procurement_id, body, received_at) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (webhook_id) DO NOTHING RETURNING seq",
+                webhook_id,
+                type,
+                procurement_id,
+                body,
+                now,
+            )
+            if seq is None:
+                return False
+            await self.audit.record(
+                Kind.WEBHOOK.value,
+                {"id": webhook_id, "type": type, "body": body},
+                now=now,
+                procurement=procurement_id,
+                subject=webhook_id,
+            )
         self.notify()
         return True
 

@@ -33,6 +33,7 @@ from ..domain.approval import (
     start_approval,
     step_decided_payload,
 )
+from ..domain.audit import Kind
 from ..domain.card import Card
 from ..domain.cards import (
     approval_card,
@@ -435,6 +436,21 @@ class ApprovalKeeper:
                 details,
                 int(at.timestamp() * 1000),
             )
+            await self.store.audit.record(
+                Kind.APPROVAL_DECISION.value,
+                {
+                    "approval": approval.approval_id,
+                    "approver": approver,
+                    "decision": decision.value,
+                    "reason": comment,
+                    "event_id": event["event_id"],
+                    "signature": signature_verdict(signature_ok, details),
+                },
+                now=now_ms(),
+                procurement=approval.procurement_id,
+                room=event.get("room_id"),
+                subject=approval.approval_id,
+            )
             await self._apply(approval, state, effects, details)
         self.timer.wake()
         return None
@@ -463,6 +479,17 @@ class ApprovalKeeper:
                 )
             elif isinstance(effect, Completed):
                 await self.approvals.end(approval, effect.outcome.value, now, state.cancel_reason)
+                await self.store.audit.record(
+                    Kind.APPROVAL_OUTCOME.value,
+                    {
+                        "approval": approval.approval_id,
+                        "outcome": effect.outcome.value,
+                        "cancel_reason": state.cancel_reason,
+                    },
+                    now=now,
+                    procurement=approval.procurement_id,
+                    subject=approval.approval_id,
+                )
                 await self.callbacks.enqueue(
                     f"approval.completed:{key}",
                     approval.procurement_id,
@@ -493,6 +520,22 @@ class ApprovalKeeper:
                 result.ok,
                 details,
                 ts if isinstance(ts, int) else now_ms(),
+            )
+            await self.store.audit.record(
+                Kind.APPROVAL_SIGNATURE.value,
+                {
+                    "approval": approval.approval_id,
+                    "approver": approver,
+                    "event_id": event["event_id"],
+                    "signature_file": await self.store.audit.keep_file(signature),
+                    "document": await self.store.audit.keep_file(document),
+                    "verdict": "valid" if result.ok else "invalid",
+                    "details": details,
+                },
+                now=now_ms(),
+                procurement=approval.procurement_id,
+                room=event.get("room_id"),
+                subject=approval.approval_id,
             )
             await self.replier.reply(event, signature_card(details, self.locale))
         log.info(
@@ -655,3 +698,9 @@ def _bounded(comment: str | None) -> str | None:
     if comment is None or not comment.strip():
         return None
     return clean_text(comment.strip(), MAX_COMMENT)
+
+
+def signature_verdict(ok: bool | None, details: dict[str, Any] | None) -> dict[str, Any]:
+    """What the log says of an approver's signature when they decided."""
+    verdict = "absent" if ok is None else "valid" if ok else "invalid"
+    return {"verdict": verdict, "details": details}

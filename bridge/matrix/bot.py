@@ -15,6 +15,7 @@ from .. import metrics
 from ..db.inbox import InboxEvent
 from ..db.rooms import ManagedRoom
 from ..db.store import Store
+from ..domain.audit import Kind
 from ..domain.cards import incident_card
 from ..domain.locale import Locale
 from ..domain.plan import ORG_KEY
@@ -43,6 +44,7 @@ class Bot:
         locale: Locale,
     ) -> None:
         self.client = client
+        self.store = store
         self.direct_chats = store.direct_chats
         self.rooms = store.rooms
         self.conversation = conversation
@@ -123,10 +125,19 @@ class Bot:
     ) -> None:
         assert room.room_id is not None
         sender = str(event.get("sender", ""))
-        if not await self.rooms.record_incident(
-            room.room_id, event["event_id"], kind, sender, target, now_ms()
-        ):
-            return
+        async with self.store.transaction():
+            if not await self.rooms.record_incident(
+                room.room_id, event["event_id"], kind, sender, target, now_ms()
+            ):
+                return
+            await self.store.audit.record(
+                Kind.INCIDENT.value,
+                {"what": kind, "event_id": event["event_id"], "by": sender, "target": target},
+                now=now_ms(),
+                procurement=room.procurement_id,
+                room=room.room_id,
+                subject=event["event_id"],
+            )
         metrics.INCIDENTS.labels(kind).inc()
         log.warning(
             "Incident in %s (%s %s): %s by %s, event %s, target %s",

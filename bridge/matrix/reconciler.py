@@ -19,6 +19,7 @@ from ..db.procurements import ReconcileJob
 from ..db.rooms import ManagedRoom, StateMap
 from ..db.store import Store
 from ..domain import policy
+from ..domain.audit import Kind
 from ..domain.cards import context_card
 from ..domain.events import card_content
 from ..domain.identity import retired_key, rooms_to_retire
@@ -248,7 +249,25 @@ class _Pass:
             return False
         if (key, what) in self.refused:  # refused once, through now
             await o.refused.clear(self.plan.procurement_id, key, what)
+        if isinstance(effect, Kick | Invite | SetPowerLevels | SetAccessRules):
+            await self.on_record(effect, key, what)
         return True
+
+    async def on_record(self, effect: Effect, key: str, what: str) -> None:
+        """Who was let in or taken out, and a room's rules restored, on the audit log."""
+        await self.o.store.audit.record(
+            Kind.ENFORCEMENT.value,
+            {
+                "effect": type(effect).__name__,
+                "room_key": key,
+                "target": getattr(effect, "user", None),
+                "detail": what,
+            },
+            now=now_ms(),
+            procurement=self.plan.procurement_id,
+            room=self.room_ids.get(key),
+            subject=self.room_ids.get(key),
+        )
 
     def rid(self, key: str) -> RoomID:
         return RoomID(self.room_ids[key])

@@ -18,6 +18,7 @@ from ..db.votes import StoredVote, VoteKey
 from ..db.webhooks import StoredWebhook
 from ..domain import policy
 from ..domain.answers import phrase_card
+from ..domain.audit import Kind
 from ..domain.card import Card
 from ..domain.cards import live_vote_card, open_votes_card
 from ..domain.commands import Command, ParsedCommand
@@ -243,6 +244,19 @@ class VoteKeeper:
             )
             if not added:
                 return
+            await self.store.audit.record(
+                Kind.VOTE_BALLOT.value,
+                {
+                    "vote": vote.vote_id,
+                    "voter": event["sender"],
+                    "answers": answers,
+                    "event_id": event["event_id"],
+                },
+                now=now_ms(),
+                procurement=vote.procurement_id,
+                room=vote.room_id,
+                subject=vote.vote_id,
+            )
             vote = await self._reload(vote.key)
             state = vote_state(vote, await self.votes.ballots(vote))
             if state.is_open and due_to_close(state, datetime.now(UTC)) is None:
@@ -310,11 +324,20 @@ class VoteKeeper:
             relation=Relation.REFERENCE,
         )
         await self._edit_card(vote, state, "final")
+        result = vote_completed_payload(state)
+        await self.store.audit.record(
+            Kind.VOTE_RESULT.value,
+            {"vote": vote.vote_id, **result},
+            now=now,
+            procurement=vote.procurement_id,
+            room=vote.room_id,
+            subject=vote.vote_id,
+        )
         await self.callbacks.enqueue(
             f"vote.completed:{vote.procurement_id}:{vote.vote_id}",
             vote.procurement_id,
             "vote.completed",
-            vote_completed_payload(state),
+            result,
             now,
         )
         await self._report_no_quorum(vote, state)

@@ -15,9 +15,10 @@ from urllib.parse import quote
 from aiohttp import web
 from ruamel.yaml import YAML
 
-from ..feature import FileView, JsonView, Route
+from ..domain.errors import InvalidInput
+from ..feature import FileView, JsonView, PageView, Route
 from .auth import ApiAuth, Handler
-from .errors import error_response
+from .errors import error_response, invalid
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 
@@ -43,6 +44,9 @@ def register_api(app: web.Application, auth: ApiAuth, routes: Iterable[Route]) -
 
 
 def _handler(route: Route) -> Handler:
+    if isinstance(route, PageView):
+        return _page_handler(route)
+
     async def handler(request: web.Request) -> web.StreamResponse:
         found = await route.view(request.match_info)
         if found is None:
@@ -62,6 +66,20 @@ def _handler(route: Route) -> Handler:
                 "Repr-Digest": f"sha-256=:{digest}:",
             },
         )
+
+    return handler
+
+
+def _page_handler(route: PageView) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        try:
+            found = await route.view(request.match_info, request.query)
+        except InvalidInput as e:
+            return invalid(e)
+        if isinstance(found, dict):
+            return web.json_response(found, dumps=_dumps)
+        headers = {"Content-Type": found.content_type, "X-Content-Type-Options": "nosniff"}
+        return web.Response(body=found.body, headers={**headers, **found.headers})
 
     return handler
 

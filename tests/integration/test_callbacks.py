@@ -15,6 +15,7 @@ from bridge import metrics
 from bridge.callbacks import QUEUE, CallbackSender, sign
 from bridge.config import new_whsec
 from bridge.db import upgrade_table
+from bridge.db.audit import AuditLog
 from bridge.db.callbacks import CallbackOutbox
 from bridge.worker import QueueWorker, now_ms
 
@@ -83,7 +84,7 @@ async def test_delivered_once_signed_with_the_body(
     db: Database, session: aiohttp.ClientSession, receiver: Receiver
 ) -> None:
     await receiver.start()
-    outbox = CallbackOutbox(db)
+    outbox = CallbackOutbox(db, AuditLog(db))
     worker = start_worker(outbox, session, receiver.url)
     try:
         data = {"vote_id": "V-174", "tally": {"for": 6, "against": 1}, "closed_by": "Кворум"}
@@ -119,7 +120,7 @@ async def test_receiver_down_only_delays_and_retries_keep_the_id(
     failed_before = counted("bridge_failed_total", queue=QUEUE)
     network_before = counted("bridge_callback_failures_total", reason="network")
     server_errors_before = counted("bridge_callback_failures_total", reason="5xx")
-    outbox = CallbackOutbox(db)
+    outbox = CallbackOutbox(db, AuditLog(db))
     worker = start_worker(outbox, session, receiver.url)
     try:
         await enqueue(outbox, "26908", "A-17:done", "approval.completed")
@@ -155,7 +156,7 @@ async def test_order_kept_per_procurement_others_not_blocked(
     released = False
     receiver.status_for = lambda body: 200 if released or body["data"]["key"] != "a1" else 503
     await receiver.start()
-    outbox = CallbackOutbox(db)
+    outbox = CallbackOutbox(db, AuditLog(db))
     await enqueue(outbox, "P-A", "a1", "approval.step_decided")
     await enqueue(outbox, "P-A", "a2", "approval.step_decided")
     await enqueue(outbox, "P-A", "a3", "approval.completed")
@@ -184,7 +185,7 @@ async def test_restart_delivers_what_is_pending_and_nothing_twice(
     receiver.status_for = lambda body: 503 if body["data"]["key"] == "late" else 200
     await receiver.start()
     db = await open_database(database_url)
-    outbox = CallbackOutbox(db)
+    outbox = CallbackOutbox(db, AuditLog(db))
     worker = start_worker(outbox, session, receiver.url)
     await enqueue(outbox, "P-1", "early", "document.uploaded")
     await enqueue(outbox, "P-2", "late", "document.uploaded")
@@ -198,7 +199,7 @@ async def test_restart_delivers_what_is_pending_and_nothing_twice(
     receiver.status_for = lambda body: 200
     db = await open_database(database_url)
     try:
-        outbox = CallbackOutbox(db)
+        outbox = CallbackOutbox(db, AuditLog(db))
         worker = start_worker(outbox, session, receiver.url)
         # Handlers that run again after the restart queue nothing new.
         await enqueue(outbox, "P-1", "early", "document.uploaded")
@@ -220,7 +221,7 @@ async def test_refused_callback_is_parked_and_the_next_one_goes(
     failed_before = counted("bridge_failed_total", queue=QUEUE)
     receiver.status_for = lambda body: 422 if body["data"]["key"] == "bad" else 200
     await receiver.start()
-    outbox = CallbackOutbox(db)
+    outbox = CallbackOutbox(db, AuditLog(db))
     worker = start_worker(outbox, session, receiver.url)
     try:
         bad = await enqueue(outbox, "26908", "bad", "approval.step_decided")
@@ -246,7 +247,7 @@ async def test_refused_callback_is_parked_and_the_next_one_goes(
 
 
 async def test_without_url_callbacks_are_recorded_not_sent(db: Database) -> None:
-    outbox = CallbackOutbox(db, enabled=False)
+    outbox = CallbackOutbox(db, AuditLog(db), enabled=False)
     await enqueue(outbox, "26908", "quiet", "document.uploaded")
 
     assert await outbox.status_of("quiet") == "disabled"

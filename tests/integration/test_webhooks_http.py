@@ -23,6 +23,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from bridge.config import new_whsec
 from bridge.db import upgrade_table
+from bridge.db.audit import AuditLog
 from bridge.db.procurements import Procurements
 from bridge.db.rooms import Rooms
 from bridge.db.store import Store
@@ -64,7 +65,7 @@ async def client(db: Database) -> AsyncIterator[Client]:
         ]
     )
     app = web.Application(middlewares=[auth.middleware])
-    WebhookAPI([SECRET, ROTATED_IN], LIMIT, WebhookInbox(db)).register(app, auth)
+    WebhookAPI([SECRET, ROTATED_IN], LIMIT, WebhookInbox(db, AuditLog(db))).register(app, auth)
     rooms = ProcurementRooms(Store(db, callbacks_enabled=False), reconciler=None)  # type: ignore[arg-type]
     register_api(app, auth, rooms.feature().routes)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -17,7 +18,7 @@ from ruamel.yaml import YAML
 
 from bridge.config import Config
 from bridge.core import BridgeCore
-from bridge.domain import approval, vote
+from bridge.domain import approval, tlog, vote
 from bridge.domain.errors import InvalidInput
 from bridge.domain.webhooks import WEBHOOK_TYPES, parse_webhook
 from bridge.matrix.client import make_client
@@ -113,6 +114,7 @@ async def test_documents_every_route_the_bridge_serves(tmp_path: Path) -> None:
     config.load()
     config.update(save=False)
     core = BridgeCore(config)
+    core.signer = tlog.Signer("example.org/procurement-bridge", Ed25519PrivateKey.generate())
     async with aiohttp.ClientSession() as session:
         core.session = session
         client = make_client("http://127.0.0.1:1", "a" * 32, "@bot:example.org", session)

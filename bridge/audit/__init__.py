@@ -1,0 +1,1 @@
+"""The audit trail seen from outside the bridge: checking an export of the transparency log."""
