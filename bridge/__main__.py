@@ -53,7 +53,8 @@ class ProcurementBridge(Program):
 
     def prepare_config(self) -> None:
         path = self.args.config
-        if not os.path.exists(path):
+        self.fresh_install = not os.path.exists(path)
+        if self.fresh_install:
             if not self.args.generate_registration:
                 _fail(f"config: {path} does not exist; copy config.example.yaml and edit it")
             # -g on a fresh install starts from the template.
@@ -71,14 +72,18 @@ class ProcurementBridge(Program):
         # The registration holds as_token and hs_token: the owner's alone.
         write_secret_file(self.args.registration, self.config.registration())
         print(f"Registration written to {self.args.registration}, secrets to {self.args.config}")
-        self.generate_audit_key()
+        if self.fresh_install:
+            # The key names the log after the homeserver: made once the config names it.
+            print("Edit the config, then run -g again: it makes the audit log's key.")
+        else:
+            self.generate_audit_key()
         print("Add it to the homeserver's app_service_config_files and restart the homeserver.")
 
     def generate_audit_key(self) -> None:
         path, origin = self.config.audit_key_path, self.config.audit_origin
         try:
             if load_key(path, origin) is None:
-                create_key(path, origin)
+                create_key(path, self.config.new_audit_origin)
                 print(f"Audit log key written to {path}")
         except KeyProblem as e:
             _fail(str(e))

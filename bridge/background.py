@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from .retry import DEFAULT_MAX_BACKOFF_S, backoff_ms
 
@@ -25,6 +26,11 @@ class Background:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # The longest sleep between cycles: another process's work wakes no one here, so with
+        # several processes on one database the bridge looks at least this often.
+        self.idle_s = IDLE_S
+        # Work one process at a time does runs only while this says so (its lease is held).
+        self.gate: Callable[[], bool] | None = None
 
     async def cycle(self) -> float:
         raise NotImplementedError
@@ -50,7 +56,10 @@ class Background:
         while not self._stopping:
             self._wake.clear()
             try:
-                wait_s = await self.cycle()
+                if self.gate is not None and not self.gate():
+                    wait_s = self.idle_s  # another process does this work now
+                else:
+                    wait_s = await self.cycle()
                 failures = 0
             except Exception:
                 # The store itself is failing (e.g. the database is down): keep trying.
@@ -60,7 +69,7 @@ class Background:
             if wait_s <= 0:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(wait_s, IDLE_S))
+                await asyncio.wait_for(self._wake.wait(), min(wait_s, self.idle_s))
 
 
 __all__ = ["DEFAULT_MAX_BACKOFF_S", "IDLE_S", "Background"]

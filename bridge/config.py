@@ -26,6 +26,7 @@ PLACEHOLDERS = frozenset({"", "generate", "whsec_...", "...", "This value is gen
 _DEFAULT_BOT_NAME = "Системный помощник"
 DEFAULT_MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 DEFAULT_FETCH_CONCURRENCY = 4
+DEFAULT_PROVISION_CONCURRENCY = 4
 # A token given as a bare string may only read: more must be asked for by name.
 _DEFAULT_SCOPES = frozenset({Scope.READ})
 
@@ -63,6 +64,7 @@ class Config(BaseFileConfig):
             "bridge.federate",
             "bridge.max_attempts",
             "bridge.max_backoff_seconds",
+            "bridge.provision_concurrency",
             "documents.max_bytes",
             "documents.fetch",
             "requests.fields",
@@ -109,6 +111,12 @@ class Config(BaseFileConfig):
     def max_backoff_s(self) -> float:
         value = self["bridge.max_backoff_seconds"]
         return DEFAULT_MAX_BACKOFF_S if value is None else float(value)
+
+    @property
+    def provision_concurrency(self) -> int:
+        """Changes to rooms convergence has under way at the homeserver at once."""
+        value = self["bridge.provision_concurrency"]
+        return DEFAULT_PROVISION_CONCURRENCY if value is None else int(value)
 
     @property
     def max_document_bytes(self) -> int:
@@ -176,8 +184,14 @@ class Config(BaseFileConfig):
         return Path(self.path).resolve().parent / str(self["audit.key"] or "audit.key")
 
     @property
-    def audit_origin(self) -> str:
-        return str(self["audit.origin"] or f"{self['homeserver.domain']}/procurement-bridge")
+    def audit_origin(self) -> str | None:
+        """The log's name as the config sets it; None: the key's (see `new_audit_origin`)."""
+        return str(self["audit.origin"]) if self["audit.origin"] else None
+
+    @property
+    def new_audit_origin(self) -> str:
+        """The name a new log's key gets."""
+        return self.audit_origin or f"{self['homeserver.domain']}/procurement-bridge"
 
     # Checks --------------------------------------------------------------------------------
 
@@ -244,13 +258,14 @@ class Config(BaseFileConfig):
                 isinstance(value, bool) or not isinstance(value, int | float) or value < minimum
             ):
                 raise ConfigError(key, f"{value!r} is not a number of at least {minimum}")
-        concurrency = (self["documents.fetch"] or {}).get("concurrency")
-        if concurrency is not None and (
-            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+        for key, count in (
+            ("bridge.provision_concurrency", self["bridge.provision_concurrency"]),
+            ("documents.fetch.concurrency", (self["documents.fetch"] or {}).get("concurrency")),
         ):
-            raise ConfigError(
-                "documents.fetch.concurrency", f"{concurrency!r} is not a positive whole number"
-            )
+            if count is not None and (
+                isinstance(count, bool) or not isinstance(count, int) or count < 1
+            ):
+                raise ConfigError(key, f"{count!r} is not a positive whole number")
 
 
 def _api_token(entry: Any, key: str) -> ApiToken:

@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 from mautrix.client import ClientAPI
 from mautrix.errors import MatrixRequestError
+from mautrix.util.async_db import Scheme
 
 from .audit.keeper import AuditKeeper, verifier_key
 from .audit.keys import KeyProblem, create_key, load_key
@@ -20,6 +21,8 @@ from .callbacks import QUEUE as CALLBACK_QUEUE
 from .callbacks import CallbackSender
 from .config import Config
 from .db import open_database
+from .db.leases import Leases
+from .db.single import SecondProcess, SqliteProcessLock, upgrading_alone
 from .db.store import Store
 from .domain import tlog
 from .domain.commands import Command
@@ -43,6 +46,7 @@ from .matrix.requests import RequestDesk
 from .matrix.sender import Sender
 from .matrix.votes import VoteKeeper
 from .matrix.watch import HomeserverWatch
+from .processes import Lease, Membership, process_name
 from .reports import Reports
 from .signature import SignatureConfigError, SignatureVerifier, load_verifier_config
 from .web.admin import AdminAPI, Parked
@@ -62,6 +66,9 @@ _WEBHOOK_BODY_DEFAULT = 1024 * 1024
 # Commands the conversation answers itself; every other must have a feature's handler.
 _CONVERSATION_COMMANDS = frozenset({Command.HELP, Command.CANCEL})
 REFUSED_CHANGES = "refused-changes"
+# Leases of what one process at a time runs when several share the database.
+EVENTS_LEASE, WEBHOOKS_LEASE, TIMERS_LEASE = "events", "webhooks", "timers"
+_SHARED_POLL_S = 1.0
 
 
 class StartupProblem(Exception):
@@ -82,6 +89,7 @@ class BridgeCore:
         self.webhooks, self.procurements = self.store.webhooks, self.store.procurements
         self.rooms, self.callbacks = self.store.rooms, self.store.callbacks
         self.votes, self.approvals = self.store.votes, self.store.approvals
+        self.process_lock = SqliteProcessLock(str(config["database"]))
         self.session: aiohttp.ClientSession | None = None
         self.client: ClientAPI | None = None
         self.fetcher: DocumentFetcher | None = None
@@ -90,6 +98,7 @@ class BridgeCore:
         self.timers: list[Timer] = []
         self.watch: HomeserverWatch | None = None
         self.audit: AuditKeeper | None = None
+        self.membership: Membership | None = None
 
     async def start(self) -> None:
         await self._open_database()
@@ -97,8 +106,11 @@ class BridgeCore:
         client = await self._connect()
         features = self.build_features(client)
         self.workers = self.build_workers(client, features)
+        self._share_database()
         self._watch_homeserver()
         await self._listen(features)
+        if self.membership is not None:
+            self.membership.start()
         for worker in self.workers:
             worker.start()
         for timer in self.timers:
@@ -110,7 +122,12 @@ class BridgeCore:
 
     async def _open_database(self) -> None:
         try:
-            await self.store.db.start()
+            self.process_lock.acquire()
+        except SecondProcess as e:
+            raise StartupProblem(f"database: {e}") from None
+        try:
+            async with upgrading_alone(str(self.config["database"])):
+                await self.store.db.start()
         except Exception as e:
             raise StartupProblem(f"database: cannot open {self._db_label()} ({e})") from None
 
@@ -126,7 +143,7 @@ class BridgeCore:
                     f"audit.key: {path} is missing, and the log has checkpoints signed by it; "
                     "restore the key file"
                 )
-            signer = create_key(path, origin)
+            signer = create_key(path, self.config.new_audit_origin)
         except KeyProblem as e:
             raise StartupProblem(str(e)) from None
         log.info("Audit log key made: %s", verifier_key(signer))
@@ -155,6 +172,7 @@ class BridgeCore:
             federate=bool(config["bridge.federate"]),
             approvals=self._approval_rooms,
             avatars=avatars.urls,
+            concurrency=config.provision_concurrency,
         )
         store.refused.request_reconcile = reconciler.request
         people = People(store)
@@ -263,6 +281,38 @@ class BridgeCore:
             for q in queues
         ]
 
+    def _share_database(self) -> None:
+        """On PostgreSQL other processes may share the database: the ordered queues and the
+        timers run under leases, the other queues' rows are claimed, and every loop looks for
+        work others stored at least every `_SHARED_POLL_S`. SQLite has this process alone."""
+        if self.store.db.scheme not in (Scheme.POSTGRES, Scheme.COCKROACH):
+            return
+        owner = process_name()
+        queues = [worker.queue for worker in self.workers]
+        for queue in queues:
+            queue.owner = owner
+        self.membership = membership = Membership(
+            Leases(self.store.db),
+            owner,
+            (EVENTS_LEASE, WEBHOOKS_LEASE, TIMERS_LEASE),
+            queues,
+            self.config.max_backoff_s,
+        )
+        for worker in self.workers:
+            worker.idle_s = _SHARED_POLL_S
+            name = {"events": EVENTS_LEASE, "webhooks": WEBHOOKS_LEASE}.get(worker.name)
+            if name is not None:
+                self._run_under(membership.lease(name), worker)
+        for timer in self.timers:
+            self._run_under(membership.lease(TIMERS_LEASE), timer)
+        log.info("Sharing the database with other processes as %s", owner)
+
+    @staticmethod
+    def _run_under(lease: Lease, loop: Any) -> None:
+        loop.gate = lease.held
+        loop.idle_s = _SHARED_POLL_S
+        lease.on_taken.append(loop.wake)
+
     def _watch_homeserver(self) -> None:
         """Once the homeserver is back after an outage, what waited for it goes at once."""
         assert self.session is not None
@@ -349,6 +399,8 @@ class BridgeCore:
             await worker.stop()
         if self.audit is not None:
             await self.audit.close()
+        if self.membership is not None:
+            await self.membership.stop()  # the others take over at once
         if self.fetcher:
             await self.fetcher.close()
         if self.session:
@@ -357,6 +409,7 @@ class BridgeCore:
             await asyncio.wait_for(self.store.db.stop(), _DB_CLOSE_TIMEOUT_S)
         except TimeoutError:
             log.warning("The database did not close in %ss; leaving it", _DB_CLOSE_TIMEOUT_S)
+        self.process_lock.release()
 
     def _db_label(self) -> str:
         url = self.store.db.url

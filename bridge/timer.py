@@ -86,9 +86,11 @@ class ItemTimer(Background, Generic[T]):
         failures = self._backoff.get(key, (0, 0))[0] + 1
         self._backoff[key] = (failures, now + backoff_ms(failures, self.max_backoff_s))
         FAILURES.labels(self.name, failure.value).inc()
+        message = "%s: %s failed (%s), retried later"
         if failure is Failure.TRANSIENT:
-            self.log.warning(
-                "%s: %s failed (%s), retried later: %s", self.name, key, "transient", error
-            )
+            self.log.warning(message + ": %s", self.name, key, failure.value, error)
+        elif failure is Failure.PERMANENT:
+            # A refusal: its reason says it all; a traceback is for a fault of the bridge.
+            self.log.error(message + ": %s", self.name, key, failure.value, error)
         else:
-            self.log.exception("%s: %s failed (%s), retried later", self.name, key, failure.value)
+            self.log.exception(message, self.name, key, failure.value)

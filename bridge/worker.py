@@ -72,11 +72,15 @@ class QueueWorker(Background, Generic[W]):
 
     async def run_once(self) -> int:
         """Processes the items due now; returns how many were taken."""
-        items = await self.fetch_due(now_ms())
+        now = now_ms()
+        items = await self.queue.claim(await self.fetch_due(now), now)
         if self.concurrency <= 1:
-            for item in items:
-                if self.stopping:
-                    break
+            for done, item in enumerate(items):
+                if self.stopping or (self.gate is not None and not self.gate()):
+                    # Stopped, or another process runs this queue now: the rest is theirs.
+                    for left in items[done:]:
+                        await self.queue.release(left.key)
+                    return done
                 await self._process(item)
         else:
             slots = asyncio.Semaphore(self.concurrency)
@@ -94,9 +98,11 @@ class QueueWorker(Background, Generic[W]):
             await self.handle(item)
         except Exception as e:
             await self._failed(item, e)
+            await self.queue.release(item.key)
             return
         now = now_ms()
         await self.queue.mark_done(item, now)
+        await self.queue.release(item.key)
         metrics.PROCESSED.labels(self.name).inc()
         metrics.LATENCY.labels(self.name).observe(max(0, now - item.received_at) / 1000)
 
@@ -116,6 +122,10 @@ class QueueWorker(Background, Generic[W]):
         if failure is Failure.TRANSIENT:
             # Expected while a peer is down: one line, no traceback.
             self.log.warning(message + ": %s", *args, error)
+        elif failure is Failure.PERMANENT:
+            # A refusal for good is about the item, not a fault of the bridge: its reason is
+            # what the operator needs (and what the dead letter keeps), not a traceback.
+            self.log.error(message + ": %s", *args, error)
         else:
             self.log.exception(message, *args)
         await self.queue.mark_failed(

@@ -10,7 +10,7 @@ from aiohttp import web
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from bridge.localsynapse import free_port
+from .local_server import LocalServer
 
 
 @dataclass(frozen=True)
@@ -28,31 +28,22 @@ class Request:
         return str(self.body["data"].get("key"))
 
 
-class Receiver:
+class Receiver(LocalServer):
     """The procurement system's endpoint: verifies every request, answers as told."""
 
     def __init__(self, secret: str) -> None:
-        self.port = free_port()
+        super().__init__()
         self.webhook = Webhook(secret)
         self.requests: list[Request] = []
         self.unsigned = 0
         self.status_for: Callable[[dict[str, Any]], int] = lambda body: 200
-        self.runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/callbacks"
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/callbacks", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()

@@ -48,35 +48,49 @@ def sign_checkpoint(signer: tlog.Signer, size: int, root: bytes) -> str:
 
 class Checkpoints:
     """Signs what the tree holds now, if it grew, once the stored tree is seen to extend the
-    last checkpoint (a rewritten table is never signed)."""
+    last checkpoint stored and the last one this process signed or saw (kept in memory, out of
+    reach of whoever rewrites the database): a rewritten log is never signed."""
 
     def __init__(self, audit: AuditLog, signer: tlog.Signer) -> None:
         self.audit = audit
         self.signer = signer
+        self.seen: tuple[int, bytes] | None = None  # (size, root)
 
     async def sign_now(self) -> StoredCheckpoint | None:
         """A checkpoint of the whole tree as it is (the latest if it did not grow)."""
         size = await self.audit.size()
         LOG_SIZE.set(size)
         latest = await self.audit.latest_checkpoint()
+        known = [self.seen] if self.seen is not None else []
+        if latest is not None:
+            known.append((latest.size, latest.root))
         if latest is not None and latest.size >= size:
+            await self._check_extends(known, latest.size, latest.root)
+            self.seen = (latest.size, latest.root)
             return latest
         root = await self.audit.root(size)
-        if latest is not None:
-            await self._check_extends(latest, size, root)
+        await self._check_extends(known, size, root)
         note = sign_checkpoint(self.signer, size, root)
         await self.audit.add_checkpoint(size, root, note, now_ms())
         CHECKPOINTS.inc()
+        self.seen = (size, root)
         return await self.audit.latest_checkpoint()
 
-    async def _check_extends(self, latest: StoredCheckpoint, size: int, root: bytes) -> None:
-        proof = await self.audit.consistency_proof(latest.size, size)
-        if not merkle.verify_consistency(latest.size, size, latest.root, root, proof):
-            INCONSISTENT.inc()
-            raise LogTampered(
-                f"the stored tree of size {size} does not extend the checkpoint of size "
-                f"{latest.size}; nothing is signed until this is investigated"
-            )
+    async def _check_extends(self, known: list[tuple[int, bytes]], size: int, root: bytes) -> None:
+        for old_size, old_root in known:
+            if old_size > size:
+                consistent = False
+            elif old_size == size:
+                consistent = old_root == root
+            else:
+                proof = await self.audit.consistency_proof(old_size, size)
+                consistent = merkle.verify_consistency(old_size, size, old_root, root, proof)
+            if not consistent:
+                INCONSISTENT.inc()
+                raise LogTampered(
+                    f"the stored tree of size {size} does not extend the checkpoint of size "
+                    f"{old_size}; nothing is signed until this is investigated"
+                )
 
 
 class Sequencer(Background):

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mautrix.util.async_db import Database
+from mautrix.util.async_db import Database, Scheme
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +84,16 @@ class Approvals:
             key.approval_id,
             document,
         )
+
+    async def lock(self, key: ApprovalKey) -> None:
+        """Holds the approval's row to the end of the transaction: a process deciding on the
+        same approval waits for this one (PostgreSQL; SQLite has one writer at a time)."""
+        if self.db.scheme != Scheme.SQLITE:
+            await self.db.execute(
+                "SELECT 1 FROM approval WHERE procurement_id=$1 AND approval_id=$2 FOR UPDATE",
+                key.procurement_id,
+                key.approval_id,
+            )
 
     async def get(self, procurement_id: str, approval_id: str) -> StoredApproval | None:
         row = await self.db.fetchrow(

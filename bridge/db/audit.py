@@ -169,6 +169,8 @@ class AuditLog:
     async def _place(
         self, seqs: Sequence[int], records: Sequence[Record], entries: Sequence[Entry]
     ) -> None:
+        """Each record gets its index and entry; its payload, now in the entry (or a blob), is
+        not kept twice."""
         for entry in entries:
             if entry.blob is not None:
                 await self._store_blob(entry.payload_sha256, entry.blob)
@@ -178,7 +180,7 @@ class AuditLog:
         ]
         if self._postgres:
             await self.db.execute(
-                "UPDATE audit_record r SET idx=p.idx, entry=p.entry, "
+                "UPDATE audit_record r SET idx=p.idx, entry=p.entry, payload='', "
                 "procurement_id=p.procurement_id FROM unnest($1::bigint[], $2::bigint[], "
                 "$3::bytea[], $4::text[]) AS p(seq, idx, entry, procurement_id) "
                 "WHERE r.seq = p.seq",
@@ -186,7 +188,8 @@ class AuditLog:
             )
         else:
             await self.db.executemany(
-                "UPDATE audit_record SET idx=$2, entry=$3, procurement_id=$4 WHERE seq=$1",
+                "UPDATE audit_record SET idx=$2, entry=$3, procurement_id=$4, payload='' "
+                "WHERE seq=$1",
                 placed,
             )
 

@@ -12,7 +12,7 @@ from mautrix.util.async_db import Database
 
 from ..domain.audit import Kind
 from .audit import AuditLog
-from .queue import NumberedItem, WorkQueue
+from .queue import AVAILABLE_AT, UNCLAIMED, NumberedItem, WorkQueue
 from .transaction import transaction
 
 # Stored, never sent: `callbacks.url` was null when the callback arose (see CallbackOutbox).
@@ -141,6 +141,7 @@ class CallbackOutbox(WorkQueue[OutgoingCallback]):
         rows = await self.db.fetch(
             f"SELECT id, webhook_id, procurement_id, type, body, attempts, created_at "  # noqa: S608
             f"FROM callback_outbox WHERE {_HEAD_OF_LINE} AND next_attempt_at <= $1 "
+            f"AND {UNCLAIMED} "
             "ORDER BY id LIMIT $2",
             now,
             limit,
@@ -162,7 +163,7 @@ class CallbackOutbox(WorkQueue[OutgoingCallback]):
         # Rows queued behind a head of line are "due" at 0 but cannot go: counting them would
         # wake the worker in a busy loop while a head waits out its backoff.
         due: int | None = await self.db.fetchval(
-            f"SELECT MIN(next_attempt_at) FROM callback_outbox WHERE {_HEAD_OF_LINE}"  # noqa: S608
+            f"SELECT MIN({AVAILABLE_AT}) FROM callback_outbox WHERE {_HEAD_OF_LINE}"  # noqa: S608
         )
         return due
 

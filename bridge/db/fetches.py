@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .queue import NumberedItem, WorkQueue
+from .queue import UNCLAIMED, NumberedItem, WorkQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +43,9 @@ class DocumentFetches(WorkQueue[DocumentFetch]):
 
     async def due(self, now: int, limit: int = 50) -> list[DocumentFetch]:
         rows = await self.db.fetch(
-            "SELECT id, webhook_id, procurement_id, url, attempts, created_at FROM document_fetch "
-            "WHERE status='pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id "
+            "SELECT id, webhook_id, procurement_id, url, attempts, created_at FROM document_fetch "  # noqa: S608
+            f"WHERE status='pending' AND next_attempt_at <= $1 AND {UNCLAIMED} "
+            "ORDER BY next_attempt_at, id "
             "LIMIT $2",
             now,
             limit,

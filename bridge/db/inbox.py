@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,8 +12,11 @@ from mautrix.util.async_db import Connection, Database, Scheme
 
 from ..domain.audit import Kind, Record
 from ..domain.events import OUTBOX_MARKER
+from ..domain.incoming import is_timestamp
 from .audit import AuditLog
-from .queue import WorkQueue
+from .queue import UNCLAIMED, WorkQueue
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +39,8 @@ class InboxEvent:
 def ephemeral_id(edu: dict[str, Any]) -> str:
     """Ephemeral events have no id; the same content is the same fact, so hash it."""
     canonical = json.dumps(edu, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "~" + hashlib.sha256(canonical.encode()).hexdigest()
+    # A lone surrogate (a JSON escape can make one) has no UTF-8; its own bytes still hash.
+    return "~" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Inbox(WorkQueue[InboxEvent]):
@@ -134,8 +139,9 @@ class Inbox(WorkQueue[InboxEvent]):
 
     async def due(self, now: int, limit: int = 100) -> list[InboxEvent]:
         rows = await self.db.fetch(
-            "SELECT seq, event, ephemeral, attempts, received_at FROM matrix_event "
-            "WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY seq LIMIT $2",
+            "SELECT seq, event, ephemeral, attempts, received_at FROM matrix_event "  # noqa: S608
+            f"WHERE status = 'pending' AND next_attempt_at <= $1 AND {UNCLAIMED} "
+            "ORDER BY seq LIMIT $2",
             now,
             limit,
         )
@@ -173,7 +179,7 @@ def event_row(ev: dict[str, Any], ephemeral: bool, now: int) -> tuple[Any, ...]:
         _column(ev.get("sender")),
         _column(ev["type"]),
         _column(state_key),
-        origin_ts if isinstance(origin_ts, int) else None,
+        origin_ts if is_timestamp(origin_ts) else None,
         _json(ev),
         ephemeral,
         now,
@@ -197,7 +203,9 @@ def _redacted(event: dict[str, Any]) -> bool:
 
 
 def _column(value: object) -> str | None:
-    return value.replace("\x00", "\ufffd") if isinstance(value, str) else None
+    """A text column: NUL (PostgreSQL refuses it) and lone surrogates (no UTF-8 store takes
+    them) replaced; the event's JSON keeps what was delivered."""
+    return _UNSTORABLE.sub("\ufffd", value) if isinstance(value, str) else None
 
 
 def _json(event: dict[str, Any]) -> str:

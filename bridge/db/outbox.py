@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .queue import NumberedItem, WorkQueue
+from .queue import AVAILABLE_AT, UNCLAIMED, NumberedItem, WorkQueue
 
 
 class Relation(Enum):
@@ -155,7 +155,8 @@ class MatrixOutbox(WorkQueue[OutgoingEvent]):
     async def due(self, now: int, limit: int = 50) -> list[OutgoingEvent]:
         rows = await self.db.fetch(
             f"SELECT {_COLUMNS} FROM matrix_outbox "  # noqa: S608
-            f"WHERE {_HEAD_OF_LINE} AND next_attempt_at <= $1 ORDER BY id LIMIT $2",
+            f"WHERE {_HEAD_OF_LINE} AND next_attempt_at <= $1 AND {UNCLAIMED} "
+            "ORDER BY id LIMIT $2",
             now,
             limit,
         )
@@ -180,7 +181,7 @@ class MatrixOutbox(WorkQueue[OutgoingEvent]):
         # Events queued behind a head of line cannot go yet: counting them would wake the
         # worker in a busy loop while the head waits out its backoff.
         due: int | None = await self.db.fetchval(
-            f"SELECT MIN(next_attempt_at) FROM matrix_outbox WHERE {_HEAD_OF_LINE}"  # noqa: S608
+            f"SELECT MIN({AVAILABLE_AT}) FROM matrix_outbox WHERE {_HEAD_OF_LINE}"  # noqa: S608
         )
         return due
 

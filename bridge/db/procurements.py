@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .queue import WorkQueue
+from .queue import UNCLAIMED, WorkQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +109,9 @@ class Procurements(WorkQueue[ReconcileJob]):
 
     async def due(self, now: int, limit: int = 20) -> list[ReconcileJob]:
         rows = await self.db.fetch(
-            "SELECT seq, id, generation, attempts, updated_at FROM procurement "
-            "WHERE status='pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, seq "
+            "SELECT seq, id, generation, attempts, updated_at FROM procurement "  # noqa: S608
+            f"WHERE status='pending' AND next_attempt_at <= $1 AND {UNCLAIMED} "
+            "ORDER BY next_attempt_at, seq "
             "LIMIT $2",
             now,
             limit,

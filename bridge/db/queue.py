@@ -36,6 +36,16 @@ class NumberedItem:
         return self.created_at
 
 
+# How long a claimed row stays with the process that took it unless renewed: a process killed
+# with SIGKILL has its rows taken over by the others within this.
+LEASE_MS = 15_000
+# Every queue's `due` query has the time as $1: rows another process works on are not due.
+UNCLAIMED = "claimed_until < $1"
+# When a pending row can be taken: its next attempt, or the end of another's claim.
+AVAILABLE_AT = (
+    "CASE WHEN claimed_until > next_attempt_at THEN claimed_until ELSE next_attempt_at END"
+)
+
 PENDING = "pending"
 DONE = "done"
 DEAD = "dead"
@@ -66,10 +76,50 @@ class WorkQueue(Generic[T]):
         self.db = db
         # Set by the queue's consumer; called after new work is committed.
         self.on_new_work: Callable[[], None] = _nothing
+        # This process, when others may share the database (PostgreSQL): rows are claimed.
+        self.owner: str | None = None
 
     def notify(self) -> None:
         """Wakes the consumer once the work just written is committed."""
         after_commit(self.on_new_work)
+
+    async def claim(self, items: list[T], now: int) -> list[T]:
+        """The items this process takes: with other processes on the database, those no one
+        else took meanwhile (the row's lock decides); alone, all of them."""
+        if self.owner is None or not items:
+            return items
+        taken = await self.db.fetch(
+            f"UPDATE {self.table} SET claimed_by=$1, claimed_until=$2 "  # noqa: S608
+            f"WHERE {self.key} = ANY($3::bigint[]) AND status='pending' AND claimed_until < $4 "
+            f"RETURNING {self.key}",
+            self.owner,
+            now + LEASE_MS,
+            [item.key for item in items],
+            now,
+        )
+        keys = {row[0] for row in taken}
+        return [item for item in items if item.key in keys]
+
+    async def renew(self, now: int) -> None:
+        """Keeps this process's claims while it works on them (a claim that ran out but no one
+        took is still this process's)."""
+        if self.owner is not None:
+            await self.db.execute(
+                f"UPDATE {self.table} SET claimed_until=$2 "  # noqa: S608
+                "WHERE claimed_by=$1 AND status='pending'",
+                self.owner,
+                now + LEASE_MS,
+            )
+
+    async def release(self, key: int) -> None:
+        """Lets others take the row (it was done, or waits out a backoff)."""
+        if self.owner is not None:
+            await self.db.execute(
+                f"UPDATE {self.table} SET claimed_by=NULL, claimed_until=0 "  # noqa: S608
+                f"WHERE {self.key}=$1 AND claimed_by=$2",
+                key,
+                self.owner,
+            )
 
     async def mark_done(self, item: T, now: int) -> None:
         await self.db.execute(
@@ -103,7 +153,7 @@ class WorkQueue(Generic[T]):
 
     async def next_due_at(self) -> int | None:
         due: int | None = await self.db.fetchval(
-            f"SELECT MIN(next_attempt_at) FROM {self.table} WHERE status='pending'"  # noqa: S608
+            f"SELECT MIN({AVAILABLE_AT}) FROM {self.table} WHERE status='pending'"  # noqa: S608
         )
         return due
 

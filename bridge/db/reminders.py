@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .queue import NumberedItem, WorkQueue
+from .queue import UNCLAIMED, NumberedItem, WorkQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +48,9 @@ class Reminders(WorkQueue[Reminder]):
 
     async def due(self, now: int, limit: int = 50) -> list[Reminder]:
         rows = await self.db.fetch(
-            "SELECT id, item, user_id, offset_s, attempts, created_at FROM reminder "
-            "WHERE status='pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id "
+            "SELECT id, item, user_id, offset_s, attempts, created_at FROM reminder "  # noqa: S608
+            f"WHERE status='pending' AND next_attempt_at <= $1 AND {UNCLAIMED} "
+            "ORDER BY next_attempt_at, id "
             "LIMIT $2",
             now,
             limit,

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mautrix.util.async_db import Database
+from mautrix.util.async_db import Database, Scheme
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,16 @@ class Votes:
             closes_at,
             now,
         )
+
+    async def lock(self, key: VoteKey) -> None:
+        """Holds the vote's row to the end of the transaction: a process deciding on the same
+        vote waits for this one (PostgreSQL; SQLite has one writer at a time)."""
+        if self.db.scheme != Scheme.SQLITE:
+            await self.db.execute(
+                "SELECT 1 FROM vote WHERE procurement_id=$1 AND vote_id=$2 FOR UPDATE",
+                key.procurement_id,
+                key.vote_id,
+            )
 
     async def get(self, procurement_id: str, vote_id: str) -> StoredVote | None:
         row = await self.db.fetchrow(

@@ -10,7 +10,7 @@ from mautrix.util.async_db import Database
 
 from ..domain.audit import Kind
 from .audit import AuditLog
-from .queue import WorkQueue
+from .queue import UNCLAIMED, WorkQueue
 from .transaction import transaction
 
 
@@ -90,10 +90,18 @@ class WebhookInbox(WorkQueue[StoredWebhook]):
         )
         return [json.loads(r["body"])["data"] for r in rows]
 
+    async def pending_of_type(self, type: str) -> list[Any]:
+        """The `data` of the webhooks of one type received but not applied yet."""
+        rows = await self.db.fetch(
+            "SELECT body FROM webhook WHERE type=$1 AND status='pending' ORDER BY seq", type
+        )
+        return [json.loads(r["body"])["data"] for r in rows]
+
     async def due(self, now: int, limit: int = 100) -> list[StoredWebhook]:
         rows = await self.db.fetch(
-            "SELECT seq, webhook_id, type, body, attempts, received_at FROM webhook "
-            "WHERE status='pending' AND next_attempt_at <= $1 ORDER BY seq LIMIT $2",
+            "SELECT seq, webhook_id, type, body, attempts, received_at FROM webhook "  # noqa: S608
+            f"WHERE status='pending' AND next_attempt_at <= $1 AND {UNCLAIMED} "
+            "ORDER BY seq LIMIT $2",
             now,
             limit,
         )

@@ -138,7 +138,7 @@ _WORDS: dict[Locale, dict[str, str]] = {
         "documents": "Документы и файлы",
         "votes": "Голосования",
         "approvals": "Согласования",
-        "enforcement": "Меры и инциденты",
+        "enforcement": "Доступ к чатам и инциденты",
         "system": "Обмен с системой закупок",
         "other": "Прочие записи",
         "none": "нет",
@@ -352,7 +352,7 @@ _WORDS: dict[Locale, dict[str, str]] = {
 _KIND_LABELS: dict[Locale, dict[str, str]] = {
     Locale.RU: {
         "matrix.event": "событие Matrix",
-        "webhook": "вебхук",
+        "webhook": "сообщение системы закупок",
         "callback": "запрос в систему закупок",
         "callback.answer": "ответ системы закупок",
         "vote.ballot": "бюллетень",
@@ -361,7 +361,7 @@ _KIND_LABELS: dict[Locale, dict[str, str]] = {
         "approval.signature": "подпись",
         "approval.outcome": "итог согласования",
         "document": "документ",
-        "enforcement": "мера",
+        "enforcement": "действие с доступом",
         "incident": "инцидент",
     },
     Locale.EN: {

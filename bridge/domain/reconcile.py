@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .ids import RoomId, RoomKey, UserId
@@ -232,3 +232,63 @@ def _child_effects(
         if key not in children or children[key] != orders[key]
     )
     return effects
+
+
+def room_of(effect: Effect) -> RoomKey:
+    """The room an effect changes: the new room of a creation, the space of a listing."""
+    match effect:
+        case CreateRoom(spec=spec):
+            return spec.key
+        case SetSpaceChild(space_key=space):
+            return space
+        case _:
+            return effect.key
+
+
+def takes_access_away(effect: Effect) -> bool:
+    """Whether the effect takes access away (or locks a room's policy back) rather than giving
+    any: what diff() puts first."""
+    if isinstance(effect, SetSpaceParent | SetSpaceChild):
+        return not effect.present
+    return isinstance(effect, SetPowerLevels | SetAccessRules | Kick)
+
+
+def rooms_needed(effect: Effect) -> tuple[RoomKey, ...]:
+    """The rooms that must exist before the effect can be applied: the room it changes and the
+    space or child it names; for a creation, the parent space its m.space.parent names."""
+    match effect:
+        case CreateRoom(spec=spec):
+            return () if spec.parent is None else (spec.parent,)
+        case SetSpaceChild(space_key=space, child_key=child):
+            return (space, child)
+        case SetSpaceParent(key=key, parent_key=parent):
+            return (key, parent)
+        case _:
+            return (effect.key,)
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """Effects that may be applied side by side: one lane per room, each lane in the diff's
+    order (a room's creation first, its listings of other rooms last)."""
+
+    lanes: tuple[tuple[Effect, ...], ...]
+
+
+def phases(effects: Sequence[Effect]) -> tuple[Phase, Phase]:
+    """The diff cut for concurrent application: what takes access away, then what gives it.
+
+    The second phase starts only once the first is through, so access is still taken away
+    before any is given however the lanes interleave. Inside the second phase a lane may have
+    to wait for rooms that other lanes create (rooms_needed): a room for its parent space, a
+    listing for its child.
+    """
+    taking: dict[RoomKey, list[Effect]] = {}
+    giving: dict[RoomKey, list[Effect]] = {}
+    for effect in effects:
+        lanes = taking if takes_access_away(effect) else giving
+        lanes.setdefault(room_of(effect), []).append(effect)
+    return (
+        Phase(tuple(tuple(lane) for lane in taking.values())),
+        Phase(tuple(tuple(lane) for lane in giving.values())),
+    )

@@ -76,7 +76,9 @@ class FileMessage:
 
 def parse_file_message(content: Mapping[str, Any]) -> FileMessage | None:
     """The file of a message, None if it is no file (or an edit, or an encrypted one)."""
-    if content.get("msgtype") not in FILE_MSGTYPES:
+    msgtype = content.get("msgtype")
+    # A client may put anything there; only a string can be looked up in a set.
+    if not isinstance(msgtype, str) or msgtype not in FILE_MSGTYPES:
         return None
     relation = content.get("m.relates_to")
     if isinstance(relation, Mapping) and relation.get("rel_type") == "m.replace":

@@ -40,6 +40,9 @@ P90 = Fraction(9, 10)
 QUANTILE_METHOD = "nearest-rank"
 _DAY_MS = 86_400_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The moments a report can name in UTC: 0001-01-01 to 9999-12-31, what a date holds.
+_FIRST_MS = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
+_LAST_MS = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
 
 
 # Input -----------------------------------------------------------------------------------------
@@ -378,6 +381,12 @@ def parse_report_query(
     from_ms = (
         _moment_param(query, "from") if "from" in query else to_ms - DEFAULT_PERIOD_DAYS * _DAY_MS
     )
+    if to_ms > _LAST_MS:
+        raise InvalidInput("to", "must be before the year 10000 in UTC", "M_INVALID_PARAM")
+    if from_ms < _FIRST_MS:
+        # Without `from`, the period before `to` is what reaches back too far.
+        path = "from" if "from" in query else "to"
+        raise InvalidInput(path, "the period must start in the year 1 or later", "M_INVALID_PARAM")
     if from_ms >= to_ms:
         raise InvalidInput("from", "must be before `to`", "M_INVALID_PARAM")
     if to_ms - from_ms > MAX_PERIOD_DAYS * _DAY_MS:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -18,6 +19,7 @@ from ..db.store import Store
 from ..db.webhooks import StoredWebhook
 from ..domain.answers import button, confirm_card, decision_title, phrase_card
 from ..domain.approval import (
+    ApprovalCancel,
     ApprovalRefused,
     ApprovalRequest,
     ApprovalState,
@@ -45,6 +47,7 @@ from ..domain.document import check_document, check_sha256
 from ..domain.errors import InvalidInput, Refused
 from ..domain.events import card_content, parse_poll_response
 from ..domain.ids import ApprovalId, UserId
+from ..domain.incoming import mapping
 from ..domain.locale import Locale
 from ..domain.plan import ApprovalRoomInput, RoomKind, parse_room_key, room_key
 from ..domain.text import clean_text
@@ -168,6 +171,27 @@ class ApprovalKeeper:
         if isinstance(webhook.value, ApprovalRequest):
             await self._check_people(webhook.value)
             await self._check_new(webhook.value)
+        elif isinstance(webhook.value, ApprovalCancel):
+            await self._check_known(webhook.value)
+
+    async def _check_known(self, cancelled: ApprovalCancel) -> None:
+        """A cancellation names an approval the bridge holds, or was asked for in a webhook
+        not applied yet; any other could never be applied."""
+        if await self._cancelled_approvals(cancelled):
+            return
+        for requested in await self.store.webhooks.pending_of_type("approval.requested"):
+            same_procurement = cancelled.procurement_id in (None, requested.get("procurement_id"))
+            if requested.get("approval_id") == cancelled.approval_id and same_procurement:
+                return
+        raise Refused(
+            f"unknown approval {cancelled.approval_id}", "ORG_PROCUREMENT_APPROVAL_UNKNOWN"
+        )
+
+    async def _cancelled_approvals(self, cancelled: ApprovalCancel) -> list[StoredApproval]:
+        found = await self.approvals.find(cancelled.approval_id)
+        if cancelled.procurement_id:
+            found = [a for a in found if a.procurement_id == cancelled.procurement_id]
+        return found
 
     async def _check_people(self, request: ApprovalRequest) -> None:
         """Approval rooms are internal: no supplier's member may be in one."""
@@ -245,12 +269,10 @@ class ApprovalKeeper:
 
     async def approval_cancelled(self, webhook: StoredWebhook) -> None:
         cancelled = parse_approval_cancel(webhook.data)
-        found = await self.approvals.find(cancelled.approval_id)
-        if cancelled.procurement_id:
-            found = [a for a in found if a.procurement_id == cancelled.procurement_id]
+        found = await self._cancelled_approvals(cancelled)
         if len(found) != 1:
             raise Permanent(f"unknown or ambiguous approval {cancelled.approval_id}")
-        async with self._lock, self.store.transaction():
+        async with self._deciding(found[0].key):
             approval = await self._reload(found[0].key)
             state = approval_state(approval, await self.approvals.decisions(approval))
             state, effects = cancel(state, cancelled.reason, datetime.now(UTC))
@@ -402,7 +424,7 @@ class ApprovalKeeper:
         """Applies one decision; returns the refusal to reply with, or None when taken (or
         taken before: a decision event is applied once, with all its effects)."""
         approver = str(event["sender"])
-        async with self._lock, self.store.transaction():
+        async with self._deciding(approval.key):
             if await self.approvals.has_decision(event["event_id"]):
                 return None
             approval = await self._reload(approval.key)
@@ -548,6 +570,14 @@ class ApprovalKeeper:
 
     # Posting and finishing ------------------------------------------------------------------
 
+    @asynccontextmanager
+    async def _deciding(self, key: ApprovalKey) -> AsyncIterator[None]:
+        """An approval's transaction: one at a time in this process and, by its row, across
+        processes sharing the database."""
+        async with self._lock, self.store.transaction():
+            await self.approvals.lock(key)
+            yield
+
     async def _settle(self, approval: StoredApproval) -> None:
         """Posts the document and its card once the room and the document are there; finishes
         an ended route. Each in one transaction, so a retry never posts twice."""
@@ -555,7 +585,7 @@ class ApprovalKeeper:
         room_id = await self.rooms.room_id_of(approval.procurement_id, key)
         if room_id is None:
             return  # being created by reconciliation
-        async with self._lock, self.store.transaction():
+        async with self._deciding(approval.key):
             approval = await self._reload(approval.key)
             if approval.finished:
                 return
@@ -677,7 +707,7 @@ def _is_signature_file(content: dict[str, Any]) -> bool:
     if content.get("msgtype") != "m.file" or not isinstance(content.get("url"), str):
         return False
     name = str(content.get("filename") or content.get("body") or "").lower()
-    mime = str((content.get("info") or {}).get("mimetype") or "").lower()
+    mime = str(mapping(content.get("info")).get("mimetype") or "").lower()
     return name.endswith(_SIGNATURE_SUFFIXES) or mime in _SIGNATURE_TYPES
 
 

@@ -33,6 +33,7 @@ from ..domain.approval import ApprovalState
 from ..domain.cards import turnout_line
 from ..domain.commands import INTERNAL, Command, ParsedCommand, Place, parse_command
 from ..domain.ids import UserId
+from ..domain.incoming import mapping
 from ..domain.locale import Locale
 from ..domain.plan import ORG_KEY, RoomKind, room_key
 from ..domain.search import PAGE, edited_event, searchable_text
@@ -325,7 +326,7 @@ class Assistant:
 
     def _own_reply(self, event: dict[str, Any]) -> bool:
         """The bot's answers to people (search results among them) are not searched again."""
-        relation = (event.get("content") or {}).get("m.relates_to") or {}
+        relation = mapping(mapping(event.get("content")).get("m.relates_to"))
         return event.get("sender") == self.bot and "m.in_reply_to" in relation
 
     # Names ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from ..db.rooms import ManagedRoom
 from ..db.store import Store
 from ..domain.audit import Kind
 from ..domain.cards import incident_card
+from ..domain.incoming import envelope_problem, mapping, storable
 from ..domain.locale import Locale
 from ..domain.plan import ORG_KEY
 from ..feature import EphemeralListener, EventListener
@@ -59,14 +60,17 @@ class Bot:
 
     async def handle(self, item: InboxEvent) -> None:
         """Processes one stored event; safe to repeat (every effect is keyed by the event id)."""
-        event = item.event
+        # Text no database stores is replaced here; the inbox keeps the event as delivered.
+        event = storable(item.event)
         if item.ephemeral:
             for ephemeral_listener in self.ephemeral_listeners:
                 await ephemeral_listener(event)
             return
-        room_id = event.get("room_id")
-        if not isinstance(room_id, str):
+        if (problem := envelope_problem(event)) is not None:
+            # Nothing a homeserver sends: whatever it was, it cannot be acted on.
+            log.warning("Event %s ignored: %s", event.get("event_id"), problem)
             return
+        room_id = event["room_id"]
         if event.get("type") == "m.room.create" and event.get("sender") == self.mxid:
             await self._on_own_creation(room_id, event)
         managed = await self.rooms.by_room_id(room_id)
@@ -237,7 +241,7 @@ def _typed_text(content: dict[str, Any]) -> str | None:
     """What a person typed: a text message that is not an edit. A file's name (its body) is
     not a command, nor is an edit of an old message."""
     body = content.get("body")
-    edit = (content.get("m.relates_to") or {}).get("rel_type") == "m.replace"
+    edit = mapping(content.get("m.relates_to")).get("rel_type") == "m.replace"
     if content.get("msgtype") != "m.text" or not isinstance(body, str) or edit:
         return None
     return body

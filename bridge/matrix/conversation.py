@@ -27,6 +27,7 @@ from ..domain.commands import (
     parse_command,
     visible,
 )
+from ..domain.incoming import mapping
 from ..domain.locale import Locale
 from ..feature import (
     DISMISS,
@@ -133,7 +134,7 @@ class Conversation:
 
     async def on_reaction(self, room: ManagedRoom | None, event: dict[str, Any]) -> None:
         """A click on one of the bot's buttons (anyone else's reactions mean nothing here)."""
-        relation = (event.get("content") or {}).get("m.relates_to") or {}
+        relation = mapping(mapping(event.get("content")).get("m.relates_to"))
         target, key = relation.get("event_id"), relation.get("key")
         if relation.get("rel_type") != "m.annotation" or not isinstance(target, str):
             return

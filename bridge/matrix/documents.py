@@ -36,6 +36,7 @@ from ..domain.document import (
 from ..domain.errors import InvalidInput, Refused
 from ..domain.events import card_content
 from ..domain.ids import DocumentId, EventId, ProcurementId, RoomId, RoomKey, UserId
+from ..domain.incoming import is_timestamp
 from ..domain.locale import Locale
 from ..domain.registry import (
     OCTET_STREAM,
@@ -66,6 +67,7 @@ from ..fetch import DocumentFetcher, FetchRefused, check_url
 from ..retry import Permanent
 from ..worker import now_ms
 from . import media
+from .procurements import latest_snapshot
 
 log = logging.getLogger("bridge.documents")
 
@@ -132,8 +134,11 @@ class DocumentKeeper:
         )
 
     async def admit(self, webhook: ParsedWebhook) -> None:
-        """A document URL the bridge will never fetch is refused at once (409)."""
+        """A document URL the bridge will never fetch is refused at once (409), and so is a
+        document for a procurement the bridge has no snapshot of (its room would never come)."""
         value = webhook.value
+        if isinstance(value, DocumentPublished):
+            await latest_snapshot(self.store, value.procurement_id)
         if isinstance(value, DocumentPublished | ApprovalRequest) and value.document.url:
             try:
                 check_url(value.document.url, self.fetcher.policy)
@@ -379,7 +384,7 @@ class DocumentKeeper:
                 if user_id == self.bot or receipt.get("thread_id") not in (None, "main"):
                     continue
                 ts = receipt.get("ts")
-                ts = ts if isinstance(ts, int) else now_ms()
+                ts = ts if is_timestamp(ts) else now_ms()
                 await self.documents.record_receipt(room_id, user_id, event_id, seq, ts)
 
     # Commands -------------------------------------------------------------------------------

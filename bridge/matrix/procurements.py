@@ -20,6 +20,7 @@ from ..domain.errors import Refused
 from ..domain.plan import parse_room_key
 from ..domain.policy import is_read_only
 from ..domain.snapshot import Snapshot, parse_snapshot
+from ..domain.webhooks import ParsedWebhook
 from ..feature import Feature, JsonView, Queue, Scope
 from ..retry import Permanent, Transient
 from ..worker import now_ms
@@ -61,10 +62,18 @@ class ProcurementRooms:
                 "procurement.upserted": self.procurement_upserted,
                 "notice.posted": self.notice_posted,
             },
+            admissions=(self.admit,),
             routes=(JsonView(PROCUREMENT_PATH, self.view, Scope.READ),),
             queues=(
-                # Convergence never parks a procurement: a pass is retried, backing off.
-                Queue(RECONCILE_QUEUE, self.procurements, self.procurements.due, self.reconcile),
+                # Convergence never parks a procurement: a pass is retried, backing off. Several
+                # procurements converge at once, each in one pass at a time (one row each).
+                Queue(
+                    RECONCILE_QUEUE,
+                    self.procurements,
+                    self.procurements.due,
+                    self.reconcile,
+                    concurrency=self.reconciler.concurrency,
+                ),
             ),
         )
 
@@ -72,6 +81,12 @@ class ProcurementRooms:
         await self.reconciler.reconcile(job)
 
     # Webhooks -------------------------------------------------------------------------------
+
+    async def admit(self, webhook: ParsedWebhook) -> None:
+        """A notice for a procurement the bridge has no snapshot of, even one not applied yet,
+        is refused at once (409): its room would never come."""
+        if isinstance(webhook.value, NoticePosted):
+            await latest_snapshot(self.store, webhook.value.procurement_id)
 
     async def procurement_upserted(self, webhook: StoredWebhook) -> None:
         snapshot = parse_snapshot(webhook.data)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import aiohttp
@@ -41,6 +42,9 @@ from ..domain.reconcile import (
     SetSpaceParent,
     SetTopic,
     diff,
+    phases,
+    room_of,
+    rooms_needed,
 )
 from ..domain.search import CONTEXT_CARD
 from ..domain.snapshot import Snapshot, parse_snapshot
@@ -76,6 +80,7 @@ class Reconciler:
         federate: bool,
         approvals: ApprovalSource,
         avatars: AvatarSource,
+        concurrency: int = 1,
     ) -> None:
         self.client = client
         self.store = store
@@ -89,6 +94,10 @@ class Reconciler:
         self.approvals = approvals
         self.avatars = avatars
         self.bot = UserId(str(client.mxid))
+        # Passes of several procurements run side by side (the queue's concurrency); together
+        # they have at most this many changes under way at the homeserver.
+        self.concurrency = max(1, concurrency)
+        self.slots = asyncio.Semaphore(self.concurrency)
         # Called once a room has been created (something may have waited for it).
         self.after_creation: list[Callable[[], None]] = []
 
@@ -111,9 +120,14 @@ class Reconciler:
         ]
         avatars = await self.avatars()
         effects = diff(plan, observed, bot=self.bot, avatars=avatars)
-        if effects:
+        # Bound by the echo of its m.room.create, with no membership of the bot since: the
+        # homeserver stopped in the middle of creating it.
+        cut_short = [
+            key for key, room_id in bound.items() if (MEMBER, self.bot) not in states[room_id]
+        ]
+        if effects or cut_short:
             log.info("Procurement %s: applying %d changes", stored.id, len(effects))
-            await _Pass(self, plan, managed, bound, effects, avatars).run()
+            await _Pass(self, plan, managed, bound, effects, avatars, cut_short).run()
 
     async def _retire(self, snapshot: Snapshot) -> dict[str, ManagedRoom]:
         """The procurement's rooms, after moving off their keys those the snapshot would hand
@@ -146,7 +160,12 @@ class Reconciler:
 class _Pass:
     """Applies one diff, each change on its own. Room creation takes the room's invites and
     parent along, so a new room costs one createRoom call plus one m.space.child event in each
-    space that lists it."""
+    space that lists it.
+
+    The changes run in two phases (domain.reconcile.phases): everything that takes access away,
+    then, once that is through, everything that gives it. In each phase the rooms' lanes run
+    side by side, at most `Reconciler.concurrency` changes at once across all passes; a lane
+    that needs a room another lane creates (a parent space, a listed child) waits for it."""
 
     def __init__(
         self,
@@ -156,45 +175,118 @@ class _Pass:
         bound: dict[str, str],
         effects: list[Effect],
         avatars: Mapping[str, str],
+        cut_short: Sequence[str] = (),
     ) -> None:
         self.o = owner
         self.avatars = avatars
+        self.cut_short = cut_short
         self.plan = plan
         self.managed = managed
         self.room_ids = dict(bound)
         self.effects = effects
-        created = {e.spec.key for e in effects if isinstance(e, CreateRoom)}
+        creating = {e.spec.key for e in effects if isinstance(e, CreateRoom)}
         self.folded_invites: dict[str, list[UserId]] = {}
         for e in effects:
-            if isinstance(e, Invite) and e.key in created:
+            if isinstance(e, Invite) and e.key in creating:
                 self.folded_invites.setdefault(e.key, []).append(e.user)
+        self.foreign: set[str] = set()
+        # Rooms this pass creates, each set once its creation has been tried (made or not).
+        self.creations: dict[str, asyncio.Event] = {}
+        self.created: set[str] = set()
         self.waiting: list[str] = []  # changes to try again: failed for now, or not possible yet
         self.refused: set[tuple[str, str]] = set()  # refusals on record, cleared once through
 
     async def run(self) -> None:
-        created: set[str] = set()
-        foreign = self.foreign_rooms()
+        self.foreign = self.foreign_rooms()
         self.refused = await self.o.refused.of_procurement(self.plan.procurement_id)
-        for effect in self.effects:
-            key = _key(effect)
-            match effect:
-                case _ if key in foreign:
-                    self.waiting.append(f"{_describe(effect)}: bound to another party")
-                case CreateRoom(spec=spec):
-                    if await self.attempt(effect, self.create(spec)):
-                        created.add(spec.key)
-                case Invite(key=key) if key in created:
-                    pass  # invited by createRoom
-                case SetSpaceParent(key=key, present=True) if key in created:
-                    pass  # set by createRoom's initial_state
-                case _ if not self.can_apply(effect):
-                    self.waiting.append(f"{_describe(effect)}: its room is not created yet")
-                case _:
-                    await self.attempt(effect, self.apply(effect))
+        self.creations = {
+            e.spec.key: asyncio.Event()
+            for e in self.effects
+            if isinstance(e, CreateRoom) and e.spec.key not in self.foreign
+        }
+        await self.side_by_side(self.rejoin(key) for key in self.cut_short)
+        taking, giving = phases(self.effects)
+        await self.side_by_side(self.lane(lane) for lane in taking.lanes)
+        await self.side_by_side(self.lane(lane) for lane in giving.lanes)
         if self.waiting:
             raise Transient(
                 f"{len(self.waiting)} of {len(self.effects)} changes wait: {self.waiting[0]}"
             )
+
+    async def side_by_side(self, work: Iterable[Coroutine[Any, Any, None]]) -> None:
+        """Runs lanes concurrently and returns once every one is through. A failure outside
+        the changes themselves (the store) ends the pass, after the other lanes: the next
+        phase never starts on a half-applied one."""
+        outcomes = await asyncio.gather(*work, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def lane(self, effects: Sequence[Effect]) -> None:
+        try:
+            for effect in effects:
+                await self.step(effect)
+        finally:
+            # Whatever happened, nobody waits for this lane's room for ever.
+            for effect in effects:
+                if isinstance(effect, CreateRoom) and effect.spec.key in self.creations:
+                    self.creations[effect.spec.key].set()
+
+    async def step(self, effect: Effect) -> None:
+        key = room_of(effect)
+        if key in self.foreign:
+            self.waiting.append(f"{_describe(effect)}: bound to another party")
+            return
+        for needed in rooms_needed(effect):
+            if needed != key and needed in self.creations:
+                await self.creations[needed].wait()
+        match effect:
+            case CreateRoom(spec=spec):
+                try:
+                    if not self.can_apply(effect):
+                        self.waiting.append(
+                            f"{_describe(effect)} {key}: its parent space is not created yet"
+                        )
+                    elif await self.attempt(effect, self.create(spec)):
+                        self.created.add(key)
+                finally:
+                    self.creations[key].set()
+            case Invite() if key in self.created:
+                pass  # invited by createRoom
+            case SetSpaceParent(present=True) if key in self.created:
+                pass  # set by createRoom's initial_state
+            case _ if not self.can_apply(effect):
+                self.waiting.append(f"{_describe(effect)}: its room is not created yet")
+            case _:
+                await self.attempt(effect, self.apply(effect))
+
+    async def rejoin(self, key: str) -> None:
+        """Takes the bot's place in a room whose creation the homeserver cut short: the room
+        has only its m.room.create, which lets its creator join. The pass's changes then give
+        it its policy, context and people, as to any room that drifted."""
+        what = "join the room cut short"
+        try:
+            async with self.o.slots:
+                await self.o.client.join_room_by_id(self.rid(key))
+        except Exception as e:
+            if classify(e) is Failure.PERMANENT:
+                log.warning(
+                    "Procurement %s, %s: %s refused: %s", self.plan.procurement_id, key, what, e
+                )
+                await self.o.refused.record(self.plan.procurement_id, key, what, str(e), now_ms())
+            else:
+                self.waiting.append(f"{what} {key}: {type(e).__name__}: {e}")
+            return
+        await self.o.rooms.set_state(
+            self.room_ids[key], MEMBER, self.o.bot, {"membership": "join"}
+        )
+        if (key, what) in self.refused:
+            await self.o.refused.clear(self.plan.procurement_id, key, what)
+        log.info(
+            "Procurement %s: joined %s, whose creation was cut short",
+            self.plan.procurement_id,
+            key,
+        )
 
     def foreign_rooms(self) -> set[str]:
         """Planned keys whose existing room is bound to another supplier. The retirement before
@@ -214,44 +306,45 @@ class _Pass:
         return foreign
 
     def can_apply(self, effect: Effect) -> bool:
-        """Whether every room the change names exists."""
-        keys = [_key(effect)]
-        if isinstance(effect, SetSpaceChild):
-            keys.append(effect.child_key)
-        if isinstance(effect, SetSpaceParent):
-            keys.append(effect.parent_key)
-        return all(key in self.room_ids for key in keys)
+        """Whether every room the change needs exists."""
+        return all(key in self.room_ids for key in rooms_needed(effect))
 
-    async def attempt(self, effect: Effect, change: Awaitable[None]) -> bool:
-        """Applies one change; a refusal is recorded and a passing failure remembered, and
-        either way the pass goes on. True if it went through."""
-        o, key, what = self.o, _key(effect), _describe(effect)
+    async def attempt(self, effect: Effect, change: Coroutine[Any, Any, None]) -> bool:
+        """Applies one change, in one of the reconciler's slots; a refusal is recorded and a
+        passing failure remembered, and either way the pass goes on. True if it went through."""
+        o, key, what = self.o, room_of(effect), _describe(effect)
         try:
-            await change
+            async with o.slots:
+                await change
         except Exception as e:
-            failure = classify(e)
-            if failure is Failure.PERMANENT:
-                REFUSED.labels(type(effect).__name__).inc()
-                log.warning(
-                    "Procurement %s, %s: the homeserver refused %s: %s",
-                    self.plan.procurement_id,
-                    key,
-                    what,
-                    e,
-                )
-                await o.refused.record(self.plan.procurement_id, key, what, str(e), now_ms())
-            else:
-                if failure is Failure.UNEXPECTED:
-                    log.exception(
-                        "Procurement %s, %s: %s failed", self.plan.procurement_id, key, what
-                    )
-                self.waiting.append(f"{what} in {key}: {type(e).__name__}: {e}")
+            await self.failed(effect, e)
             return False
+        finally:
+            change.close()  # never started when stopped while waiting for a slot
         if (key, what) in self.refused:  # refused once, through now
             await o.refused.clear(self.plan.procurement_id, key, what)
         if isinstance(effect, Kick | Invite | SetPowerLevels | SetAccessRules):
             await self.on_record(effect, key, what)
         return True
+
+    async def failed(self, effect: Effect, error: Exception) -> None:
+        """A refusal is recorded; a failure that may pass is remembered for the next try."""
+        o, key, what = self.o, room_of(effect), _describe(effect)
+        failure = classify(error)
+        if failure is Failure.PERMANENT:
+            REFUSED.labels(type(effect).__name__).inc()
+            log.warning(
+                "Procurement %s, %s: the homeserver refused %s: %s",
+                self.plan.procurement_id,
+                key,
+                what,
+                error,
+            )
+            await o.refused.record(self.plan.procurement_id, key, what, str(error), now_ms())
+            return
+        if failure is Failure.UNEXPECTED:
+            log.exception("Procurement %s, %s: %s failed", self.plan.procurement_id, key, what)
+        self.waiting.append(f"{what} in {key}: {type(error).__name__}: {error}")
 
     async def on_record(self, effect: Effect, key: str, what: str) -> None:
         """Who was let in or taken out, and a room's rules restored, on the audit log."""
@@ -291,35 +384,17 @@ class _Pass:
             # m.room.create, naming the creation id, will bind it. Never make a room twice.
             raise Transient(f"the creation of {spec.key} may still be under way")
         await o.rooms.mark_create_tried(row.creation_id, now_ms())
-        initial: list[State] = [
-            *access_states(),
-            (policy.CONTEXT_EVENT_TYPE, "", dict(spec.context)),
-        ]
-        if spec.parent is not None:
-            initial.append(self.parent_state(spec.parent))
-        if (avatar := self.avatars.get(spec.avatar)) is not None:
-            initial.append(("m.room.avatar", "", {"url": avatar}))
+        parent = None if spec.parent is None else self.parent_state(spec.parent)
         invites = sorted(self.folded_invites.get(spec.key, []))
-        creation = {
-            **policy.creation_content(federate=o.federate, is_space=spec.is_space),
-            CREATION_ID: row.creation_id,
-        }
-        power_levels = policy.power_levels(
-            bot=o.bot, room_version=policy.ROOM_VERSION, archived=spec.archived
+        body = create_room_body(
+            spec,
+            bot=o.bot,
+            federate=o.federate,
+            creation_id=row.creation_id,
+            parent=parent,
+            avatar=self.avatars.get(spec.avatar),
+            invites=invites,
         )
-        body = {
-            "room_version": policy.ROOM_VERSION,
-            "preset": "private_chat",
-            "name": spec.name,
-            "topic": spec.topic,
-            "creation_content": creation,
-            "initial_state": [
-                {"type": kind, "state_key": key, "content": content}
-                for kind, key, content in initial
-            ],
-            "power_level_content_override": power_levels,
-            "invite": invites,
-        }
         # Never retried blindly: a lost answer is found by recover(), not created again.
         try:
             resp = await o.client.api.request(Method.POST, Path.v3.createRoom, body, retry_count=0)
@@ -333,12 +408,16 @@ class _Pass:
         await o.rooms.bind(row.creation_id, room_id, now)
         self.room_ids[spec.key] = room_id
         states: list[State] = [
-            ("m.room.create", "", {**creation, "room_version": policy.ROOM_VERSION}),
-            ("m.room.power_levels", "", power_levels),
+            (
+                "m.room.create",
+                "",
+                {**body["creation_content"], "room_version": policy.ROOM_VERSION},
+            ),
+            ("m.room.power_levels", "", body["power_level_content_override"]),
             ("m.room.name", "", {"name": spec.name}),
             ("m.room.topic", "", {"topic": spec.topic}),
             (MEMBER, o.bot, {"membership": "join"}),
-            *initial,
+            *((e["type"], e["state_key"], e["content"]) for e in body["initial_state"]),
             *((MEMBER, user, {"membership": "invite"}) for user in invites),
         ]
         await o.rooms.set_states(room_id, states)
@@ -377,29 +456,16 @@ class _Pass:
         )
 
     async def post_context_card(self, room_id: str, spec: RoomSpec) -> None:
-        context = spec.context
-        site = context.get("object")
-        card = context_card(
-            procurement_number=str(context["number"]),
-            title=str(context["title"]),
-            room_kind=str(context["kind"]),
-            locale=self.o.locale,
-            room_subject=spec.subject,
-            object_name=site.get("name") if isinstance(site, dict) else None,
-            stage=str(context["stage"]),
-            url=context.get("url") if isinstance(context.get("url"), str) else None,  # type: ignore[arg-type]
-        )
         await self.o.outbox.enqueue(
             f"context:{room_id}",
             room_id,
             "m.room.message",
-            {**card_content(card), CONTEXT_CARD: True},
+            context_card_content(spec, self.o.locale),
             now_ms(),
         )
 
     def parent_state(self, parent_key: str) -> State:
-        content = {"via": [self.o.domain], "canonical": True}
-        return ("m.space.parent", self.room_ids[parent_key], content)
+        return space_parent_state(self.room_ids[parent_key], self.o.domain)
 
     # Changes to existing rooms --------------------------------------------------------------
 
@@ -429,9 +495,7 @@ class _Pass:
                 event_type, state_key, content = self.parent_state(parent_key)
                 await self.send_state(key, event_type, state_key, content if present else {})
             case SetSpaceChild(space_key=space, child_key=child, present=present, order=order):
-                child_content: dict[str, Any] = {}
-                if present:
-                    child_content = {"via": [o.domain]} | ({"order": order} if order else {})
+                child_content = space_child_content(o.domain, order) if present else {}
                 await self.send_state(space, "m.space.child", self.room_ids[child], child_content)
             case CreateRoom():  # pragma: no cover - handled by run()
                 raise AssertionError("creation goes through create()")
@@ -474,16 +538,6 @@ class _Pass:
             if "not in the room" not in str(e.message) and "not joined" not in str(e.message):
                 raise
         await self.o.rooms.set_state(room_id, MEMBER, user, {"membership": "leave"})
-
-
-def _key(effect: Effect) -> str:
-    match effect:
-        case CreateRoom(spec=spec):
-            return spec.key
-        case SetSpaceChild(space_key=space):
-            return space
-        case _:
-            return effect.key
 
 
 def _describe(effect: Effect) -> str:
@@ -551,6 +605,68 @@ def observe(
         parents=parents,
         children=children,
     )
+
+
+def create_room_body(
+    spec: RoomSpec,
+    *,
+    bot: UserId,
+    federate: bool,
+    creation_id: str,
+    parent: State | None,
+    avatar: str | None,
+    invites: Sequence[UserId],
+) -> dict[str, Any]:
+    """The createRoom request of a planned room: its policy, context, parent space, picture and
+    first members in one call."""
+    initial: list[State] = [*access_states(), (policy.CONTEXT_EVENT_TYPE, "", dict(spec.context))]
+    if parent is not None:
+        initial.append(parent)
+    if avatar is not None:
+        initial.append(("m.room.avatar", "", {"url": avatar}))
+    return {
+        "room_version": policy.ROOM_VERSION,
+        "preset": "private_chat",
+        "name": spec.name,
+        "topic": spec.topic,
+        "creation_content": {
+            **policy.creation_content(federate=federate, is_space=spec.is_space),
+            CREATION_ID: creation_id,
+        },
+        "initial_state": [
+            {"type": kind, "state_key": key, "content": content} for kind, key, content in initial
+        ],
+        "power_level_content_override": policy.power_levels(
+            bot=bot, room_version=policy.ROOM_VERSION, archived=spec.archived
+        ),
+        "invite": list(invites),
+    }
+
+
+def context_card_content(spec: RoomSpec, locale: Locale) -> dict[str, Any]:
+    """The bot's first message in a new room: what the room is about."""
+    context = spec.context
+    site = context.get("object")
+    url = context.get("url")
+    card = context_card(
+        procurement_number=str(context["number"]),
+        title=str(context["title"]),
+        room_kind=str(context["kind"]),
+        locale=locale,
+        room_subject=spec.subject,
+        object_name=site.get("name") if isinstance(site, dict) else None,
+        stage=str(context["stage"]),
+        url=url if isinstance(url, str) else None,
+    )
+    return {**card_content(card), CONTEXT_CARD: True}
+
+
+def space_parent_state(parent_room_id: str, domain: str) -> State:
+    return ("m.space.parent", parent_room_id, {"via": [domain], "canonical": True})
+
+
+def space_child_content(domain: str, order: str | None) -> dict[str, Any]:
+    return {"via": [domain]} | ({"order": order} if order else {})
 
 
 def access_states() -> list[State]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,7 @@ from ..domain.plan import COMMISSION_KEY, ORG_KEY
 from ..domain.snapshot import Stage
 from ..domain.vote import (
     CloseReason,
+    VoteCancel,
     VoteRequest,
     VoteState,
     apply_answer,
@@ -128,6 +130,23 @@ class VoteKeeper:
             with contextlib.suppress(Transient):  # being created: the worker waits for it
                 _, members = await self._commission_room(webhook.value.procurement_id)
                 open_vote(webhook.value, members)
+        elif isinstance(webhook.value, VoteCancel):
+            await self._check_known(webhook.value)
+
+    async def _check_known(self, cancel: VoteCancel) -> None:
+        """A cancellation names a vote the bridge holds, or was asked for in a webhook not
+        applied yet; any other could never be applied."""
+        if await self._cancelled_vote(cancel) is not None:
+            return
+        for requested in await self.store.webhooks.pending_of_type("vote.requested"):
+            same_procurement = cancel.procurement_id in (None, requested.get("procurement_id"))
+            if requested.get("vote_id") == cancel.vote_id and same_procurement:
+                return
+        raise Refused(f"unknown vote {cancel.vote_id}", "ORG_PROCUREMENT_VOTE_UNKNOWN")
+
+    async def _cancelled_vote(self, cancel: VoteCancel) -> StoredVote | None:
+        procurement_id = cancel.procurement_id or await self.votes.procurement_of(cancel.vote_id)
+        return await self.votes.get(procurement_id, cancel.vote_id) if procurement_id else None
 
     async def _commission_room(self, procurement_id: str) -> tuple[str, list[UserId]]:
         snapshot = await latest_snapshot(self.store, procurement_id)
@@ -194,11 +213,10 @@ class VoteKeeper:
 
     async def vote_cancelled(self, webhook: StoredWebhook) -> None:
         cancel = parse_vote_cancel(webhook.data)
-        procurement_id = cancel.procurement_id or await self.votes.procurement_of(cancel.vote_id)
-        vote = await self.votes.get(procurement_id, cancel.vote_id) if procurement_id else None
+        vote = await self._cancelled_vote(cancel)
         if vote is None:
             raise Permanent(f"unknown vote {cancel.vote_id}")
-        async with self._lock, self.store.transaction():
+        async with self._deciding(vote.key):
             await self.votes.close(vote, CloseReason.CANCELLED.value, now_ms(), cancel.reason)
             await self._settle_now(vote.key)
 
@@ -234,7 +252,7 @@ class VoteKeeper:
     async def _ballot(self, vote: StoredVote, event: dict[str, Any], answers: list[str]) -> None:
         """One ballot, once per event, with the card's edit or the close it causes."""
         ts = event.get("origin_server_ts")
-        async with self._lock, self.store.transaction():
+        async with self._deciding(vote.key):
             added = await self.votes.add_ballot(
                 event["event_id"],
                 vote,
@@ -282,8 +300,16 @@ class VoteKeeper:
     # Keeping time ---------------------------------------------------------------------------
 
     async def _settle(self, vote: StoredVote) -> None:
-        async with self._lock, self.store.transaction():
+        async with self._deciding(vote.key):
             await self._settle_now(vote.key)
+
+    @asynccontextmanager
+    async def _deciding(self, key: VoteKey) -> AsyncIterator[None]:
+        """A vote's transaction: one at a time in this process and, by its row, across
+        processes sharing the database."""
+        async with self._lock, self.store.transaction():
+            await self.votes.lock(key)
+            yield
 
     async def _settle_now(self, key: VoteKey) -> None:
         """Whatever the vote's state asks for now, in the caller's transaction: posted, closed

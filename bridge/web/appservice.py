@@ -10,9 +10,11 @@ from aiohttp import web
 
 from .. import metrics
 from ..db.inbox import Inbox
+from ..domain.errors import InvalidInput
+from ..domain.nesting import check_nesting
 from ..worker import now_ms
 from .auth import bearer_token, token_matches
-from .errors import error_response
+from .errors import error_response, invalid
 
 log = logging.getLogger("bridge.web.appservice")
 
@@ -44,10 +46,16 @@ class AppServiceAPI:
             return refusal
         txn_id = request.match_info["txn_id"]
         try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
+            # Strictly UTF-8: json.loads would take the bytes of lone surrogates from bytes.
+            body = json.loads((await request.read()).decode("utf-8"))
+        except (ValueError, RecursionError):  # too deep for the parser: unreadable too
             metrics.TRANSACTIONS.labels("malformed").inc()
-            return error_response(400, "M_NOT_JSON", "Body is not JSON")
+            return error_response(400, "M_NOT_JSON", "Body is not UTF-8 JSON")
+        try:
+            check_nesting(body)
+        except InvalidInput as e:
+            metrics.TRANSACTIONS.labels("malformed").inc()
+            return invalid(e)
         try:
             events, ephemeral = _parse_transaction(body)
         except ValueError as e:

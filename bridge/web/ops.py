@@ -1,4 +1,4 @@
-"""Operator endpoints: GET /health and GET /metrics."""
+"""Operator endpoints: GET /health, GET /health/live and GET /metrics."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ class OpsAPI:
 
     def register(self, app: web.Application) -> None:
         app.router.add_get("/health", self.health)
+        app.router.add_get("/health/live", self.live)
         app.router.add_get("/metrics", self.metrics)
 
     async def health(self, _: web.Request) -> web.Response:
@@ -55,6 +56,11 @@ class OpsAPI:
         )
         healthy = all(r == "ok" for r in results.values())
         return web.json_response(results, status=200 if healthy else 503)
+
+    async def live(self, _: web.Request) -> web.Response:
+        """Answers whenever the event loop does, asking neither the database nor the homeserver:
+        a liveness probe restarts what fails it, and a restart cures neither one's outage."""
+        return web.json_response({"process": "ok"})
 
     async def _homeserver(self) -> None:
         async with self.session.get(self.versions_url) as resp:

@@ -19,6 +19,7 @@ from .. import metrics
 from ..config import decode_whsec
 from ..db.webhooks import WebhookInbox
 from ..domain.errors import InvalidInput, Refused
+from ..domain.nesting import check_nesting
 from ..domain.webhooks import parse_webhook
 from ..feature import Admission
 from ..worker import now_ms
@@ -110,6 +111,7 @@ class WebhookAPI:
         except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
             return error_response(400, "M_NOT_JSON", "The body is not UTF-8 JSON")
         try:
+            check_nesting(decoded)
             parsed = parse_webhook(decoded)
         except InvalidInput as e:
             return invalid(e)

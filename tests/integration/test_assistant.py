@@ -301,7 +301,8 @@ async def test_status_tasks_and_the_direct_chat_menu(
     commission = (await rooms_of(com0, {"commission"}))["commission"]
     await rooms_of(com1, {"commission"})
     await rooms_of(manager, {"commission", "org"})
-    supplier_room = (await rooms_of(supplier, {f"supplier:{cast.suppliers[0].id}"})).popitem()[1]
+    key = f"supplier:{cast.suppliers[0].id}"
+    supplier_room = (await rooms_of(supplier, {key}))[key]
     vote = seed_vote(cast.procurement_id, "V-1", datetime.now(UTC) + timedelta(hours=3)) | {
         "quorum": 2
     }

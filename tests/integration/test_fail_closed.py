@@ -250,6 +250,8 @@ async def _outage(
         )
         assert health["homeserver"] != "ok"
         assert health["database"] == "ok"
+        # Alive all the same: a liveness probe must not restart the bridge over an outage.
+        assert await _live(deployment) == (200, {"process": "ok"})
         notice = f"Срок подачи предложений продлён {uuid.uuid4().hex}"
         status, _ = await erp.send(
             "notice.posted",
@@ -317,6 +319,14 @@ async def _health(deployment: Deployment, wanted: int) -> tuple[int, dict[str, s
     ):
         answer = (resp.status, await resp.json())
     return answer if answer[0] == wanted else None
+
+
+async def _live(deployment: Deployment) -> tuple[int, dict[str, str]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{deployment.bridge_url}/health/live") as resp,
+    ):
+        return resp.status, await resp.json()
 
 
 # --- document URLs cannot reach inside ---------------------------------------------------

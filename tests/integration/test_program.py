@@ -8,11 +8,14 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 from ruamel.yaml import YAML
 
+from bridge.core import BridgeCore, StartupProblem
 from bridge.localsynapse import LocalSynapse, free_port
 
 from ..bridge_process import BridgeProcess
+from ..conftest import Deployment
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,7 +47,9 @@ async def test_generated_registration_is_accepted_by_synapse(tmp_path: Path) -> 
     assert registration["receive_ephemeral"] is True
     assert registration["de.sorunome.msc2409.push_ephemeral"] is True
     assert config["webhooks"]["secrets"][0].startswith("whsec_")
-    # Both hold the appservice's tokens: readable by their owner alone.
+    # Both hold the appservice's tokens: readable by their owner alone. The audit log's key
+    # waits for a config that names the homeserver.
+    assert not (tmp_path / "audit.key").exists()
     for secret_file in (config_path, tmp_path / "registration.yaml"):
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600, secret_file
 
@@ -58,6 +63,9 @@ async def test_generated_registration_is_accepted_by_synapse(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     again = yaml.load(tmp_path / "registration.yaml")
     assert stat.S_IMODE((tmp_path / "registration.yaml").stat().st_mode) == 0o600
+    key = tmp_path / "audit.key"
+    assert key.read_text().startswith("PRIVATE+KEY+example.test/procurement-bridge+")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert again["as_token"] == registration["as_token"]
     assert again["url"] == f"http://127.0.0.1:{bridge_port}"
 
@@ -105,3 +113,22 @@ def test_bad_configuration_names_the_key(tmp_path: Path) -> None:
         assert done.returncode == 11, output
         assert expected in output
         assert "Traceback" not in output
+
+
+async def test_a_second_process_on_one_sqlite_file_is_refused(
+    synapse: LocalSynapse, deployment: Deployment, tmp_path: Path
+) -> None:
+    database = f"sqlite:{tmp_path / 'bridge.db'}"
+    first = BridgeCore(deployment.write_config(tmp_path / "first.yaml", database))
+    await first.start()
+    try:
+        second = BridgeCore(deployment.write_config(tmp_path / "second.yaml", database))
+        with pytest.raises(StartupProblem, match="another bridge process uses this SQLite"):
+            await second.start()
+        await second.stop()
+    finally:
+        await first.stop()
+    # Once the first is gone, the file is free again.
+    third = BridgeCore(deployment.write_config(tmp_path / "third.yaml", database))
+    await third.start()
+    await third.stop()

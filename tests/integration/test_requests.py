@@ -48,7 +48,8 @@ async def _request(bridge: BridgeProcess, receiver: Receiver, erp: ERP, user_fac
     (team,) = cast.team
     org = (await rooms_of(team, {"org"}))["org"]
     supplier = cast.suppliers[0].members[0]
-    supplier_room = (await rooms_of(supplier, {f"supplier:{cast.suppliers[0].id}"})).popitem()[1]
+    key = f"supplier:{cast.suppliers[0].id}"
+    supplier_room = (await rooms_of(supplier, {key}))[key]
 
     # Not a supplier's to make.
     refused = await ask(supplier, supplier_room, "заявка")

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -66,7 +67,8 @@ async def client(db: Database) -> AsyncIterator[Client]:
     )
     app = web.Application(middlewares=[auth.middleware])
     WebhookAPI([SECRET, ROTATED_IN], LIMIT, WebhookInbox(db, AuditLog(db))).register(app, auth)
-    rooms = ProcurementRooms(Store(db, callbacks_enabled=False), reconciler=None)  # type: ignore[arg-type]
+    reconciler = SimpleNamespace(concurrency=1)  # nothing converges here
+    rooms = ProcurementRooms(Store(db, callbacks_enabled=False), reconciler)  # type: ignore[arg-type]
     register_api(app, auth, rooms.feature().routes)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         yield test_client

@@ -62,12 +62,19 @@ def test_a_bare_token_may_only_read_and_scopes_are_named(tmp_path: Path) -> None
         ({"documents": {"fetch": {"allow": ["ftp://x/"]}}}, "documents.fetch.allow[0]"),
         ({"documents": {"fetch": {"allow_networks": ["10.0.0.1/8"]}}}, "documents.fetch"),
         ({"documents": {"fetch": {"concurrency": 0}}}, "documents.fetch.concurrency"),
+        ({"bridge": {"provision_concurrency": 0}}, "bridge.provision_concurrency"),
+        ({"bridge": {"provision_concurrency": "4"}}, "bridge.provision_concurrency"),
     ],
 )
 def test_a_bad_setting_names_its_key(tmp_path: Path, section: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as refused:
         config(tmp_path, **section).check()
     assert refused.value.key.startswith(key)
+
+
+def test_convergence_has_four_changes_under_way_unless_told_otherwise(tmp_path: Path) -> None:
+    assert config(tmp_path).provision_concurrency == 4
+    assert config(tmp_path, bridge={"provision_concurrency": 8}).provision_concurrency == 8
 
 
 def test_generated_tokens_keep_their_scopes(tmp_path: Path) -> None:

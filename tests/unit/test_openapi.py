@@ -135,7 +135,7 @@ async def test_documents_every_route_the_bridge_serves(tmp_path: Path) -> None:
         (path, method) for path, item in openapi_document()["paths"].items() for method in item
     }
     assert served <= documented
-    assert {("/health", "get"), ("/metrics", "get")} <= documented
+    assert {("/health", "get"), ("/health/live", "get"), ("/metrics", "get")} <= served
     assert set(openapi_document()["webhooks"]) == {
         "vote.completed",
         "approval.step_decided",

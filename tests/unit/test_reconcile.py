@@ -27,6 +27,10 @@ from bridge.domain.reconcile import (
     SetSpaceParent,
     SetTopic,
     diff,
+    phases,
+    room_of,
+    rooms_needed,
+    takes_access_away,
 )
 from bridge.domain.snapshot import Commission, Shipment, Snapshot, Specification, Stage, Supplier
 
@@ -502,6 +506,77 @@ def test_the_diff_converges_and_is_idempotent(
     taking = [i for i, e in enumerate(effects) if _takes_away(e)]
     giving = [i for i, e in enumerate(effects) if not _takes_away(e)]
     assert not taking or not giving or max(taking) < min(giving)
+
+
+@given(st.data(), snapshots(), approval_inputs, known_keys, locales)
+def test_side_by_side_in_any_interleaving_the_diff_converges_taking_away_first(
+    data: st.DataObject,
+    snapshot: Snapshot,
+    approvals: tuple[ApprovalRoomInput, ...],
+    known: frozenset[str],
+    locale: Locale,
+) -> None:
+    """The phases' lanes applied as `matrix/` applies them, in whatever order they happen to
+    interleave: a lane whose next change needs a room not there yet waits for it."""
+    plan = plan_rooms(snapshot, approvals, known, locale)
+    observed = data.draw(observations(plan))
+    effects = diff(plan, observed, bot=BOT)
+    taking, giving = phases(effects)
+
+    assert sorted(map(repr, [e for lane in taking.lanes + giving.lanes for e in lane])) == sorted(
+        map(repr, effects)
+    )
+    assert all(_takes_away(e) for lane in taking.lanes for e in lane)
+    assert not any(_takes_away(e) for lane in giving.lanes for e in lane)
+    for lane in taking.lanes + giving.lanes:
+        assert len({room_of(e) for e in lane}) == 1
+        assert [effects.index(e) for e in lane] == sorted(effects.index(e) for e in lane)
+
+    rooms = {room.key: room for room in observed}
+    for phase in (taking, giving):
+        lanes = [list(lane) for lane in phase.lanes]
+        while any(lanes):
+            ready = [
+                lane for lane in lanes if lane and all(k in rooms for k in rooms_needed(lane[0]))
+            ]
+            assert ready, "every lane waits for a room no lane creates"
+            lane = ready[data.draw(st.integers(0, len(ready) - 1))]
+            rooms = apply([lane.pop(0)], rooms.values())
+    assert diff(plan, rooms.values(), bot=BOT) == []
+    assert_matches(plan, rooms)
+
+
+def test_a_member_moved_between_suppliers_is_taken_out_in_one_phase_and_let_in_in_the_next() -> (
+    None
+):
+    rooms = converge(plan_rooms(bare_snapshot(Stage.OFFERS), (), NOTHING, Locale.RU), [])
+    moved = design_snapshot(
+        Stage.OFFERS,
+        suppliers=(
+            Supplier(TORGPROFI, "ООО «ТоргПрофи»", ()),
+            Supplier(SupplierId("stalinvest"), "ООО «СтальИнвест»", (KIRILLOV,)),
+        ),
+        specifications=(),
+        shipments=(),
+    )
+    plan = plan_rooms(moved, (), frozenset(rooms), Locale.RU)
+    taking, giving = phases(diff(plan, rooms.values(), bot=BOT))
+
+    reason = "Не участник этого чата по данным системы закупок"
+    assert set(taking.lanes) == {
+        (Kick(RoomKey("supplier-space:torgprofi"), KIRILLOV, reason),),
+        (Kick(RoomKey("supplier:torgprofi"), KIRILLOV, reason),),
+    }
+    assert all(takes_access_away(e) for lane in taking.lanes for e in lane)
+    # The new supplier's room is made once its space is there, with its member in it.
+    new_room = RoomKey("supplier:stalinvest")
+    (lane,) = [lane for lane in giving.lanes if room_of(lane[0]) == new_room]
+    assert isinstance(lane[0], CreateRoom)
+    assert rooms_needed(lane[0]) == (RoomKey("supplier-space:stalinvest"),)
+    assert Invite(new_room, KIRILLOV) in lane
+    listing = SetSpaceChild(RoomKey("category:suppliers"), new_room, present=True, order="1")
+    assert rooms_needed(listing) == (RoomKey("category:suppliers"), new_room)
+    assert any(listing in lane for lane in giving.lanes)
 
 
 def _takes_away(effect: Effect) -> bool:

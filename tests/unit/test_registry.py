@@ -107,8 +107,10 @@ def test_a_caption_is_the_body_beside_a_filename() -> None:
             "url": "mxc://a/b",
             "m.relates_to": {"rel_type": "m.replace", "event_id": "$x"},
         },
+        {"msgtype": {"m.file": True}, "body": "a.pdf", "url": "mxc://a/b"},  # was a TypeError
+        {"msgtype": ["m.file"], "body": "a.pdf", "url": "mxc://a/b"},
     ],
-    ids=["text", "no-url", "http-url", "path-in-mxc", "edit"],
+    ids=["text", "no-url", "http-url", "path-in-mxc", "edit", "msgtype-object", "msgtype-list"],
 )
 def test_what_is_not_a_file(content: dict[str, Any]) -> None:
     assert parse_file_message(content) is None

@@ -557,6 +557,10 @@ def test_the_query_defaults_to_the_last_thirty_days_as_json() -> None:
         ({"unanswered_after": "٣"}, "unanswered_after"),
         ({"format": "xlsx"}, "format"),
         ({"lang": "de"}, "lang"),
+        # Periods no date can name (the reports failed with a 500 writing them out).
+        ({"to": "0001-01-02"}, "to"),  # its 30 days start before the year 1
+        ({"from": "0001-01-01T00:00:00+01:00", "to": "0001-01-02"}, "from"),
+        ({"from": "9999-12-31", "to": "9999-12-31T23:59:59-23:59"}, "to"),  # 10000 in UTC
     ],
 )
 def test_a_bad_query_names_its_parameter(params: dict[str, str], path: str) -> None:
