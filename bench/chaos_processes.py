@@ -50,6 +50,7 @@ import asyncio
 import contextlib
 import random
 import re
+import shutil
 import sys
 import time
 from collections import Counter
@@ -311,6 +312,37 @@ async def other_clients(ours: str) -> str:
     return ", ".join(f"{r['datname']} ×{r['n']}" for r in rows)
 
 
+async def post_mortem(round_: Round, d: Disturbance, fleet: Fleet, database: str) -> None:
+    """Right after a round where someone waited in vain: what it waited for, the queues, the
+    leases and each process's health, while the state is still there to see."""
+    for note in [*round_.gave_up, *d.notes]:
+        print(f"    {note}")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        for process in fleet:
+            try:
+                async with session.get(f"{process.url}/health") as resp:
+                    health = f"{resp.status} {await resp.text()}"
+            except (aiohttp.ClientError, TimeoutError) as e:
+                health = repr(e)
+            print(f"    {process.name} (pid {process.pid}): /health {health}")
+        depths = await queue_depths(session, [p.url for p in fleet])
+    print(f"    queues waiting: { {q: n for q, n in depths.items() if n} }")
+    try:
+        held = await leases(database, fleet)
+    except (OSError, asyncpg.PostgresError) as e:
+        held = repr(e)
+    print(f"    leases: {held}", flush=True)
+
+
+def keep_or_remove(work: Path, outcome: Outcome) -> None:
+    """The work directory stays unless the run passed: the logs are the evidence, also of a
+    run cut short."""
+    if outcome.verdict == "passed":
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"work directory kept: {work} (each process's log: {work}/bridge-N.log)")
+
+
 class Depths:
     """What chaos.settle asks of the bridge: its queues' depths, from any process that answers."""
 
@@ -463,7 +495,7 @@ async def run(args: argparse.Namespace) -> int:
     outcome = Outcome()
     chaos.stop_on_signals(outcome)
     async with contextlib.AsyncExitStack() as stack:
-        stack.callback(lambda: chaos.keep_or_remove(stand.work, outcome))
+        stack.callback(lambda: keep_or_remove(stand.work, outcome))
         stack.push_async_callback(stand.drop_database)
         stack.push_async_callback(postgres_running)  # runs before the database is dropped
         desk = CallbackDesk(stand.callback_secret)
@@ -502,6 +534,8 @@ async def run(args: argparse.Namespace) -> int:
                 f"killed at {round_.kill_after[0]:.2f} s: {d.describe()}",
                 flush=True,
             )
+            if round_.gave_up:
+                await post_mortem(round_, d, fleet, database)
         rows, how = await chaos.settle(rounds, cast, erp, desk, Depths(fleet), args.settle)  # type: ignore[arg-type]
         parked = await chaos.dead_letters(erp, stand.operator_token)
         print(f"leases at the end: {await leases(database, fleet)}")

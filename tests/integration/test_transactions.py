@@ -112,8 +112,14 @@ async def test_refusals_store_nothing(
     ):
         status, error = await put_transaction(deployment, f"t-malformed-{i}", malformed)
         assert (status, error["errcode"]) == (400, "M_BAD_JSON"), malformed
-    assert await bridge.db.fetchval("SELECT COUNT(*) FROM hs_transaction") == 0
-    assert await bridge.db.fetchval("SELECT COUNT(*) FROM matrix_event") == 0
+    # (The shared homeserver may deliver transactions of its own meanwhile: only ours count.)
+    assert (
+        await bridge.db.fetchval("SELECT COUNT(*) FROM hs_transaction WHERE txn_id LIKE 't-%'")
+        == 0
+    )
+    assert (
+        await bridge.db.fetchval("SELECT COUNT(*) FROM matrix_event WHERE room_id='!nowhere'") == 0
+    )
     # The refused transaction ids are still free: the homeserver's retry is taken.
     assert await put_transaction(deployment, "t-bad-token", body) == (200, {})
     assert await bridge.inbox.get_event(event["event_id"]) is not None
