@@ -83,6 +83,7 @@ from fleet import (
     decide_by_click,
     lease_table,
     log_summary,
+    named,
     process_configs,
     queue_depths,
 )
@@ -492,6 +493,7 @@ async def run(args: argparse.Namespace) -> int:
         args.postgres_restarts,
     )
     stand = Stand("postgres")
+    named(stand, "bench-processes-")
     outcome = Outcome()
     chaos.stop_on_signals(outcome)
     async with contextlib.AsyncExitStack() as stack:

@@ -9,9 +9,11 @@ import asyncio
 import itertools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -203,8 +205,11 @@ class Balancer:
         assert self.session is not None
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        for _ in self.backends:
-            index = next(self.turn)
+        # Each request tries every backend once, from its turn on (another request taking the
+        # next turn meanwhile must not make this one try the same backend twice).
+        first = next(self.turn)
+        for k in range(len(self.backends)):
+            index = (first + k) % len(self.backends)
             try:
                 async with self.session.request(
                     request.method,
@@ -220,6 +225,13 @@ class Balancer:
                 continue
         self.unanswered += 1
         return web.Response(status=502)
+
+
+def named(stand: Any, prefix: str) -> None:
+    """chaos.Stand's work directory under a name of the bench's own (its Synapse in it)."""
+    shutil.rmtree(stand.work, ignore_errors=True)
+    stand.work = Path(tempfile.mkdtemp(prefix=prefix))
+    stand.synapse.directory = stand.work / "synapse"
 
 
 # Configuration --------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ from fleet import (
     log_summary,
     mib,
     minus,
+    named,
     percentile,
     process_configs,
     quantile,
@@ -584,6 +585,7 @@ async def leases(database: str, fleet: Fleet) -> str:
 
 async def run(args: argparse.Namespace) -> int:
     stand = Stand("postgres")
+    named(stand, "bench-soak-")
     print(f"work directory: {stand.work}", flush=True)
     failed = True
     async with contextlib.AsyncExitStack() as stack:
