@@ -78,7 +78,7 @@ class Approvals:
 
     async def set_document(self, key: ApprovalKey, document: bytes) -> None:
         await self.db.execute(
-            "UPDATE approval SET document=$3, awaiting_document=false "
+            "UPDATE approval SET document=$3, awaiting_document=false, remind_at=0 "
             "WHERE procurement_id=$1 AND approval_id=$2 AND awaiting_document",
             key.procurement_id,
             key.approval_id,
@@ -119,12 +119,34 @@ class Approvals:
         )
         return [_approval(r) for r in rows]
 
-    async def open_all(self) -> list[StoredApproval]:
-        """Every route still running, posted or not."""
+    async def reminding(self, now: int, limit: int = 100) -> list[StoredApproval]:
+        """Running routes with their document whose reminders are to be looked at now."""
         rows = await self.db.fetch(
-            f"SELECT {_COLUMNS} FROM approval WHERE outcome IS NULL ORDER BY created_at"  # noqa: S608
+            f"SELECT {_COLUMNS} FROM approval WHERE outcome IS NULL "  # noqa: S608
+            "AND NOT awaiting_document AND remind_at <= $1 ORDER BY remind_at LIMIT $2",
+            now,
+            limit,
         )
         return [_approval(r) for r in rows]
+
+    async def next_reminding(self) -> int | None:
+        """When the reminders of a running route are next to be looked at (ms)."""
+        at: int | None = await self.db.fetchval(
+            "SELECT MIN(remind_at) FROM approval WHERE outcome IS NULL AND NOT awaiting_document"
+        )
+        return at
+
+    async def remind_at(self, key: ApprovalKey, at: int) -> None:
+        await self.db.execute(
+            "UPDATE approval SET remind_at=$3 WHERE procurement_id=$1 AND approval_id=$2",
+            key.procurement_id,
+            key.approval_id,
+            at,
+        )
+
+    async def remind_all_now(self) -> None:
+        """Every running route looked at again (the reminder offsets may have changed)."""
+        await self.db.execute("UPDATE approval SET remind_at=0 WHERE outcome IS NULL")
 
     async def set_overdue_noticed(self, approval: StoredApproval) -> bool:
         """Marks the missed deadline as told; False if it was told before."""
@@ -224,6 +246,8 @@ class Approvals:
             None if signature is None else json.dumps(signature, ensure_ascii=False),
             ts,
         )
+        if added is not None:  # the route may wait for someone else now: remind them
+            await self.remind_at(approval.key, 0)
         return added is not None
 
     async def decisions(self, approval: StoredApproval) -> list[StoredDecision]:

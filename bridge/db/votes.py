@@ -127,13 +127,35 @@ class Votes:
         )
         return found
 
-    async def open_all(self) -> list[StoredVote]:
-        """Every open vote whose poll is queued, oldest deadline first."""
+    async def reminding(self, now: int, limit: int = 100) -> list[StoredVote]:
+        """Open, posted votes whose reminders are to be looked at now."""
         rows = await self.db.fetch(
             f"SELECT {_COLUMNS} FROM vote WHERE closed_at IS NULL "  # noqa: S608
-            "AND poll_outbox_id IS NOT NULL ORDER BY closes_at"
+            "AND poll_outbox_id IS NOT NULL AND remind_at <= $1 ORDER BY remind_at LIMIT $2",
+            now,
+            limit,
         )
         return [_vote(r) for r in rows]
+
+    async def next_reminding(self) -> int | None:
+        """When the reminders of an open vote are next to be looked at (ms)."""
+        at: int | None = await self.db.fetchval(
+            "SELECT MIN(remind_at) FROM vote WHERE closed_at IS NULL "
+            "AND poll_outbox_id IS NOT NULL"
+        )
+        return at
+
+    async def remind_at(self, key: VoteKey, at: int) -> None:
+        await self.db.execute(
+            "UPDATE vote SET remind_at=$3 WHERE procurement_id=$1 AND vote_id=$2",
+            key.procurement_id,
+            key.vote_id,
+            at,
+        )
+
+    async def remind_all_now(self) -> None:
+        """Every open vote looked at again (the reminder offsets may have changed)."""
+        await self.db.execute("UPDATE vote SET remind_at=0 WHERE closed_at IS NULL")
 
     async def open_of_procurement(self, procurement_id: str) -> list[StoredVote]:
         rows = await self.db.fetch(

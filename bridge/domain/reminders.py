@@ -56,3 +56,14 @@ def next_time(deadline: datetime, now: datetime, offsets: Sequence[int]) -> date
     coming = [deadline - timedelta(seconds=o) for o in offsets]
     later = [at for at in coming if now < at < deadline]
     return min(later) if later else None
+
+
+def next_look(
+    deadline: datetime, now: datetime, offsets: Sequence[int], *, at_deadline: bool
+) -> datetime | None:
+    """When an item's reminders are next to be looked at: the next window's opening, or its
+    deadline when that is to be reported (an approval's); None when nothing more will come."""
+    at = next_time(deadline, now, offsets)
+    if at_deadline and now < deadline:
+        at = deadline if at is None else min(at, deadline)
+    return at

@@ -5,22 +5,25 @@ organisation chat is told when an approval's deadline passes without a decision.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from mautrix.client import ClientAPI
 from mautrix.types import RoomCreatePreset, UserID
 
+from ..db.approvals import ApprovalKey
 from ..db.reminders import Reminder
 from ..db.store import Store
+from ..db.votes import VoteKey
 from ..domain.answers import button, phrase_card, reminder_card
 from ..domain.approval import Decision, is_overdue
 from ..domain.card import format_datetime
 from ..domain.ids import UserId
 from ..domain.locale import Locale
 from ..domain.plan import ORG_KEY, RoomKind, room_key
-from ..domain.reminders import due, next_time
+from ..domain.reminders import due, next_look
 from ..feature import Button, Feature, Queue, Reply
 from ..timer import ItemTimer
 from ..worker import now_ms
@@ -35,13 +38,17 @@ log = logging.getLogger("bridge.reminders")
 QUEUE = "reminders"
 
 
+NEVER = 2**62  # remind_at of an item with no reminder to come
+
+
 @dataclass(frozen=True, slots=True)
 class Waiting:
-    """An open vote or approval with a deadline, and who it waits for."""
+    """An open vote or approval with a deadline, who it waits for, and how to set when it is
+    looked at next."""
 
-    item: str  # "vote:<procurement>:<id>" / "approval:<procurement>:<id>"
     deadline: datetime
     people: tuple[UserId, ...]
+    remind_at: Callable[[int], Awaitable[None]]
 
 
 class Reminders:
@@ -61,8 +68,9 @@ class Reminders:
         self.locale = locale
         self.offsets = tuple(offsets)
         self.timer = ItemTimer(
-            "reminders", self._due, self._settle, key=lambda w: w.item, next_at=self._next_at
+            "reminders", self._due, self._settle, key=lambda item: item, next_at=self._next_at
         )
+        self._looked_at_all = False
 
     def feature(self) -> Feature:
         return Feature(
@@ -73,53 +81,85 @@ class Reminders:
 
     # Working out what is due (the database only) ---------------------------------------------
 
-    async def _waiting(self) -> list[Waiting]:
-        waiting = []
-        for vote in await self.store.votes.open_all():
-            voting = vote_state(vote, await self.store.votes.ballots(vote))
-            answered = {b.user for b in voting.counted_ballots()}
-            people = tuple(v for v in voting.voters if v not in answered)
-            item = f"vote:{vote.procurement_id}:{vote.vote_id}"
-            waiting.append(Waiting(item, voting.request.closes_at, people))
-        for approval in await self.store.approvals.open_all():
-            route = approval_state(approval, await self.store.approvals.decisions(approval))
-            deadline = route.request.deadline
-            if deadline is not None and not approval.awaiting_document:
-                item = f"approval:{approval.procurement_id}:{approval.approval_id}"
-                waiting.append(Waiting(item, deadline, route.current_approvers()))
-        return waiting
+    async def _due(self, now: int) -> list[str]:
+        """The open votes and approvals whose reminders are to be looked at now: a round reads
+        those only, however many items are open."""
+        if not self.offsets:
+            return []
+        if not self._looked_at_all:  # the offsets may differ from the last run's
+            await self.store.votes.remind_all_now()
+            await self.store.approvals.remind_all_now()
+            self._looked_at_all = True
+        votes = await self.store.votes.reminding(now)
+        approvals = await self.store.approvals.reminding(now)
+        return [f"vote:{v.procurement_id}:{v.vote_id}" for v in votes] + [
+            f"approval:{a.procurement_id}:{a.approval_id}" for a in approvals
+        ]
 
-    async def _due(self, _now: int) -> list[Waiting]:
-        return await self._waiting() if self.offsets else []
+    async def _settle(self, item: str) -> None:
+        """Queues the reminders due now and sets when to look at the item next, both under the
+        item's lock: a decision meanwhile waits, then has the item looked at again."""
+        kind, procurement_id, item_id = item.split(":", 2)
+        if kind == "approval" and await self._report_overdue(item):
+            return
+        async with self.store.transaction():
+            waiting = await (self._vote if kind == "vote" else self._approval)(
+                procurement_id, item_id
+            )
+            if waiting is None:
+                return
+            now = datetime.now(UTC)
+            sent = await self.store.reminders.sent(item)
+            for user, offset in due(waiting.deadline, now, self.offsets, waiting.people, sent):
+                await self.store.reminders.add(item, user, offset, now_ms())
+            at = next_look(waiting.deadline, now, self.offsets, at_deadline=kind == "approval")
+            await waiting.remind_at(NEVER if at is None else int(at.timestamp() * 1000))
 
-    async def _settle(self, waiting: Waiting) -> None:
-        now = datetime.now(UTC)
-        sent = await self.store.reminders.sent(waiting.item)
-        for user, offset in due(waiting.deadline, now, self.offsets, waiting.people, sent):
-            await self.store.reminders.add(waiting.item, user, offset, now_ms())
-        if waiting.item.startswith("approval:") and now >= waiting.deadline:
-            await self._report_overdue(waiting.item)
+    async def _vote(self, procurement_id: str, vote_id: str) -> Waiting | None:
+        key = VoteKey(procurement_id, vote_id)
+        await self.store.votes.lock(key)
+        vote = await self.store.votes.get(procurement_id, vote_id)
+        if vote is None or vote.closed_at is not None:
+            return None
+        voting = vote_state(vote, await self.store.votes.ballots(vote))
+        answered = {b.user for b in voting.counted_ballots()}
+        people = tuple(v for v in voting.voters if v not in answered)
+        return Waiting(voting.request.closes_at, people, partial(self.store.votes.remind_at, key))
+
+    async def _approval(self, procurement_id: str, approval_id: str) -> Waiting | None:
+        key = ApprovalKey(procurement_id, approval_id)
+        await self.store.approvals.lock(key)
+        approval = await self.store.approvals.get(procurement_id, approval_id)
+        if approval is None or approval.outcome is not None:
+            return None
+        route = approval_state(approval, await self.store.approvals.decisions(approval))
+        remind_at = partial(self.store.approvals.remind_at, key)
+        if route.request.deadline is None:
+            await remind_at(NEVER)
+            return None
+        return Waiting(route.request.deadline, route.current_approvers(), remind_at)
 
     async def _next_at(self) -> int | None:
-        now = datetime.now(UTC)
         times = [
             at
-            for w in await self._waiting()
-            if (at := next_time(w.deadline, now, self.offsets)) is not None
+            for at in (
+                await self.store.votes.next_reminding(),
+                await self.store.approvals.next_reminding(),
+            )
+            if at is not None
         ]
-        times += [w.deadline for w in await self._waiting() if w.item.startswith("approval:")]
-        future = [at for at in times if at > now]
-        return int(min(future).timestamp() * 1000) if future else None
+        return min(times) if times else None
 
-    async def _report_overdue(self, item: str) -> None:
-        """An approval's deadline passed without a decision: the organisation chat hears once."""
+    async def _report_overdue(self, item: str) -> bool:
+        """An approval past its deadline without a decision: the organisation chat hears once,
+        and no reminder of it comes any more. False while its deadline has not passed."""
         _, procurement_id, approval_id = item.split(":", 2)
         approval = await self.store.approvals.get(procurement_id, approval_id)
-        if approval is None or approval.overdue_noticed:
-            return
+        if approval is None:
+            return False
         state = approval_state(approval, await self.store.approvals.decisions(approval))
         if not is_overdue(state, datetime.now(UTC)):
-            return
+            return False
         org = await self.store.rooms.room_id_of(procurement_id, ORG_KEY)
         async with self.store.transaction():
             if await self.store.approvals.set_overdue_noticed(approval) and org is not None:
@@ -127,6 +167,8 @@ class Reminders:
                     "overdue_approval", self.locale, title=approval_title(state.request)
                 )
                 await self.replier.post(org, f"{item}:overdue", card)
+            await self.store.approvals.remind_at(approval.key, NEVER)
+        return True
 
     # Delivering (a direct chat may need creating) ---------------------------------------------
 

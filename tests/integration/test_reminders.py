@@ -18,9 +18,11 @@ from ..matrix_user import Event, MatrixUser
 from ..receiver import Receiver
 from ..talk import BOT, body, click, open_dm, rooms_of
 from ..waiting import wait_for
+from .test_approvals import approval_request, open_approval
 
 QUESTION = "Утвердить спецификацию 174/741-12.21-002?"
 LATE = "Утвердить график поставки?"
+TITLE = "Торгово-коммерческий анализ (ТКА) № 234/01-02"
 
 
 def reminders_in(user: MatrixUser, room_id: str, question: str) -> list[Event]:
@@ -94,6 +96,40 @@ async def test_reminders_once_per_offset_and_never_after_an_answer(
     )
     await slow.sync()
     assert len(reminders_in(slow, slow_dm, LATE)) <= 1  # its one window, at most once
+
+
+async def test_the_next_approver_is_reminded_in_the_same_window_and_a_miss_is_told_once(
+    bridge_with: StartBridge, erp: ERP, receiver: Receiver, user_factory: Any
+) -> None:
+    # One window, opening soon after the route starts; nobody but the first decides.
+    core: BridgeCore = await bridge_with(callbacks__url=receiver.url, reminders__before=["50s"])
+    cast = await make_cast(user_factory, suppliers=1, commission=2)
+    first, second = cast.commission
+    first_dm, second_dm = await open_dm(first), await open_dm(second)
+    deadline = datetime.now(UTC) + timedelta(seconds=60)
+    request = approval_request(cast, "A-1", "sequential", [first, second])
+    await open_approval(erp, cast, request | {"deadline": deadline.isoformat()})
+    org = (await rooms_of(cast.manager, {"org"}))["org"]
+
+    # The first approver is reminded and approves with the reminder's button; the route now
+    # waits for the second, who is reminded in the same window (it was looked at again).
+    (reminder,) = await reminded(first, first_dm, TITLE, 1)
+    await click(first, first_dm, reminder, "✅ Да")
+    await reminded(second, second_dm, TITLE, 1)
+    sent = await core.store.reminders.sent(f"approval:{cast.procurement_id}:A-1")
+    assert sent == {(first.user_id, 50), (second.user_id, 50)}
+
+    # The deadline passes without the second decision: the organisation chat hears it once.
+    notice = say(Locale.RU, "overdue_approval", title=TITLE)
+    told = await cast.manager.wait_for_event(
+        org, lambda e: e["sender"] == BOT and notice in e["content"].get("body", ""), timeout=90
+    )
+    approval = await core.store.approvals.get(cast.procurement_id, "A-1")
+    assert approval is not None
+    assert approval.overdue_noticed
+    await cast.manager.sync()
+    again = [e for e in cast.manager.timeline[org] if notice in e["content"].get("body", "")]
+    assert [e["event_id"] for e in again] == [told["event_id"]]
 
 
 def _completed(receiver: Receiver) -> list[dict[str, Any]]:

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.domain.reminders import DEFAULT_OFFSETS, due, next_time, parse_offsets, window
+from bridge.domain.reminders import (
+    DEFAULT_OFFSETS,
+    due,
+    next_look,
+    next_time,
+    parse_offsets,
+    window,
+)
 
 MSK = timezone(timedelta(hours=3))
 DEADLINE = datetime(2026, 4, 15, 18, 0, tzinfo=MSK)
@@ -265,3 +272,19 @@ def test_each_window_reminds_once_and_never_after_the_deadline(
     if created >= DEADLINE:
         expected = set()
     assert sent == {(p, o) for p in PEOPLE for o in expected}
+
+
+# --- when an item is looked at next -----------------------------------------------------------
+
+
+def test_a_vote_is_looked_at_when_each_window_opens_and_then_never() -> None:
+    assert next_look(DEADLINE, before(2 * DAY), OFFSETS, at_deadline=False) == before(DAY)
+    assert next_look(DEADLINE, before(DAY), OFFSETS, at_deadline=False) == before(HOUR)
+    assert next_look(DEADLINE, before(HOUR), OFFSETS, at_deadline=False) is None
+
+
+def test_an_approval_is_looked_at_its_deadline_too_to_report_it_missed() -> None:
+    assert next_look(DEADLINE, before(DAY), OFFSETS, at_deadline=True) == before(HOUR)
+    assert next_look(DEADLINE, before(HOUR), OFFSETS, at_deadline=True) == DEADLINE
+    assert next_look(DEADLINE, before(HOUR), (), at_deadline=True) == DEADLINE
+    assert next_look(DEADLINE, DEADLINE, OFFSETS, at_deadline=True) is None
