@@ -274,8 +274,9 @@ async def wait_quiet(core: BridgeCore, pid: str) -> None:
     quiet_since: float | None = None
     while True:
         busy = any([await q.depth() for q in queues])
+        # The card queued, and its reminders looked at (so copies carry when they are next).
         card = await core.db.fetchval(
-            "SELECT card_outbox_id FROM approval WHERE procurement_id=$1", pid
+            "SELECT card_outbox_id FROM approval WHERE procurement_id=$1 AND remind_at > 0", pid
         )
         if busy or card is None:
             quiet_since = None

@@ -41,6 +41,19 @@ class Reminders(WorkQueue[Reminder]):
         if added is not None:
             self.notify()
 
+    async def offsets_changed(self, offsets: str) -> bool:
+        """Stores the offsets reminders are worked out with; True when they differ from the
+        ones stored before (every open item is then to be looked at again)."""
+        before = await self.db.fetchval("SELECT value FROM setting WHERE name='reminders.before'")
+        if before == offsets:
+            return False
+        await self.db.execute(
+            "INSERT INTO setting (name, value) VALUES ('reminders.before', $1) "
+            "ON CONFLICT (name) DO UPDATE SET value=excluded.value",
+            offsets,
+        )
+        return True
+
     async def sent(self, item: str) -> set[tuple[str, int]]:
         """(person, offset) of every reminder of an item already queued."""
         rows = await self.db.fetch("SELECT user_id, offset_s FROM reminder WHERE item=$1", item)

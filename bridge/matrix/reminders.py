@@ -70,7 +70,7 @@ class Reminders:
         self.timer = ItemTimer(
             "reminders", self._due, self._settle, key=lambda item: item, next_at=self._next_at
         )
-        self._looked_at_all = False
+        self._offsets_checked = False
 
     def feature(self) -> Feature:
         return Feature(
@@ -86,10 +86,12 @@ class Reminders:
         those only, however many items are open."""
         if not self.offsets:
             return []
-        if not self._looked_at_all:  # the offsets may differ from the last run's
-            await self.store.votes.remind_all_now()
-            await self.store.approvals.remind_all_now()
-            self._looked_at_all = True
+        if not self._offsets_checked:
+            async with self.store.transaction():
+                if await self.store.reminders.offsets_changed(",".join(map(str, self.offsets))):
+                    await self.store.votes.remind_all_now()
+                    await self.store.approvals.remind_all_now()
+            self._offsets_checked = True
         votes = await self.store.votes.reminding(now)
         approvals = await self.store.approvals.reminding(now)
         return [f"vote:{v.procurement_id}:{v.vote_id}" for v in votes] + [

@@ -1,6 +1,6 @@
-"""Schema v6: when each open vote or approval next needs its reminders looked at, so a round of
-the reminders timer reads only what is due rather than every open item. Frozen once released:
-never edit this file, add a new version instead."""
+"""Schema v6: timers that read only what is due, however many items are open — when each open
+vote or approval next needs its reminders looked at, and the routes with something to post.
+Frozen once released: never edit this file, add a new version instead."""
 
 from __future__ import annotations
 
@@ -15,4 +15,12 @@ async def upgrade(conn: Connection, scheme: Scheme) -> None:
     await conn.execute("CREATE INDEX vote_reminding ON vote (remind_at) WHERE closed_at IS NULL")
     await conn.execute(
         "CREATE INDEX approval_reminding ON approval (remind_at) WHERE outcome IS NULL"
+    )
+    # Settings the stored state was worked out with (the reminder offsets: when they change,
+    # every open item is looked at again).
+    await conn.execute("CREATE TABLE setting (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    # The approvals timer's question, answered from the few routes it is true of.
+    await conn.execute(
+        "CREATE INDEX approval_to_post ON approval (created_at) WHERE NOT finished AND ("
+        "(card_outbox_id IS NULL AND NOT awaiting_document) OR outcome IS NOT NULL)"
     )
