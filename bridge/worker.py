@@ -102,6 +102,7 @@ class QueueWorker(Background, Generic[W]):
             return
         now = now_ms()
         await self.queue.mark_done(item, now)
+        await self.queue.release(item.key)
         metrics.PROCESSED.labels(self.name).inc()
         metrics.LATENCY.labels(self.name).observe(max(0, now - item.received_at) / 1000)
 

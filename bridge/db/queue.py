@@ -122,10 +122,9 @@ class WorkQueue(Generic[T]):
             )
 
     async def mark_done(self, item: T, now: int) -> None:
-        """Done, and no longer claimed by anyone (one statement: no separate release)."""
         await self.db.execute(
-            f"UPDATE {self.table} SET status='done', processed_at=$2, last_error=NULL, "  # noqa: S608
-            f"claimed_by=NULL, claimed_until=0 WHERE {self.key}=$1",
+            f"UPDATE {self.table} SET status='done', processed_at=$2, last_error=NULL "  # noqa: S608
+            f"WHERE {self.key}=$1",
             item.key,
             now,
         )
