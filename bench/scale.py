@@ -27,10 +27,10 @@ same run, against two stores that differ in nothing but how many other procureme
 * Both bridges run in this process at once (BridgeCore, as bench/provision.py), neither at the
   address Synapse delivers to, so neither does echo work the other does not; each keeps its
   room state from what it applies. Their reconcile workers are held, and a pass is the
-  worker's own `run_once()` — due query, claim (PostgreSQL), the pass, mark done — after the
-  procurement was asked for one, timed on its own. Everything else (timers, leases, the other
-  workers) runs as in production; a second series holds the timers too, to tell the pass's
-  own cost from the process's background work.
+  worker's own `run_once()` and `drain()` — due query, claim (PostgreSQL), the pass, mark
+  done — after the procurement was asked for one, timed on its own. Everything else (timers,
+  leases, the other workers) runs as in production; a second series holds the timers too, to
+  tell the pass's own cost from the process's background work.
 * Two passes: one that finds nothing to change (reads the snapshot, the rooms and their state,
   plans, diffs), and one after a new snapshot version adds or removes one logistics person:
   exactly one invite or kick at the homeserver (checked before timing), alternating. Small and
@@ -498,6 +498,7 @@ class Store:
     async def pass_once(self) -> float:
         start = time.perf_counter()
         taken = await self.worker.run_once()
+        await self.worker.drain()  # the pass runs in a slot of its own
         elapsed = time.perf_counter() - start
         assert taken == 1, f"{self.label}: {taken} procurements in one pass"
         return elapsed

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Generic, Protocol, TypeVar
 
 from . import metrics
@@ -63,35 +64,58 @@ class QueueWorker(Background, Generic[W]):
         self.concurrency = concurrency
         # Told of every failure that may pass (core: look whether the homeserver is there).
         self.on_transient: Callable[[], None] = _nothing
+        self._running: dict[int, asyncio.Task[None]] = {}  # key → its item in flight
 
     async def cycle(self) -> float:
         if await self.run_once():
             return 0  # more may be due right away
+        if self._running:
+            # Items in flight are pending rows too: a finishing one or new work wakes the loop.
+            return IDLE_S
         due = await self.queue.next_due_at()
         return IDLE_S if due is None else (due - now_ms()) / 1000
 
     async def run_once(self) -> int:
-        """Processes the items due now; returns how many were taken."""
+        """Takes the items due now; returns how many were taken. One at a time, each done
+        before this returns; with `concurrency` > 1 each is started in a slot of its own and
+        a slot freed takes the next item at once, so a slow item holds up no other."""
         now = now_ms()
+        if self.concurrency > 1:
+            return await self._fill_slots(now)
         items = await self.queue.claim(await self.fetch_due(now), now)
-        if self.concurrency <= 1:
-            for done, item in enumerate(items):
-                if self.stopping or (self.gate is not None and not self.gate()):
-                    # Stopped, or another process runs this queue now: the rest is theirs.
-                    for left in items[done:]:
-                        await self.queue.release(left.key)
-                    return done
-                await self._process(item)
-        else:
-            slots = asyncio.Semaphore(self.concurrency)
-
-            async def one(item: W) -> None:
-                async with slots:
-                    if not self._stopping:
-                        await self._process(item)
-
-            await asyncio.gather(*(one(item) for item in items))
+        for done, item in enumerate(items):
+            if self.stopping or (self.gate is not None and not self.gate()):
+                # Stopped, or another process runs this queue now: the rest is theirs.
+                for left in items[done:]:
+                    await self.queue.release(left.key)
+                return done
+            await self._process(item)
         return len(items)
+
+    async def _fill_slots(self, now: int) -> int:
+        free = self.concurrency - len(self._running)
+        if free <= 0 or self.stopping:
+            return 0
+        due = [item for item in await self.fetch_due(now) if item.key not in self._running]
+        items = await self.queue.claim(due[:free], now)
+        for item in items:
+            task = asyncio.create_task(self._process(item), name=f"{self.name}:{item.key}")
+            self._running[item.key] = task
+            task.add_done_callback(partial(self._slot_freed, item.key))
+        return len(items)
+
+    def _slot_freed(self, key: int, _: asyncio.Task[None]) -> None:
+        self._running.pop(key, None)
+        self.wake()
+
+    async def drain(self) -> None:
+        """Until every item in flight is done."""
+        while self._running:
+            await asyncio.gather(*self._running.values())
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.drain()
 
     async def _process(self, item: W) -> None:
         try:
