@@ -66,24 +66,27 @@ class Inbox(WorkQueue[InboxEvent]):
         ephemeral: list[dict[str, Any]],
         now: int,
     ) -> bool:
-        """Stores a transaction's events in one database transaction.
+        """Stores a transaction's events in one database transaction; False when every one of
+        them was stored before (a transaction sent again).
 
-        Returns False, storing nothing, if this transaction id was stored before.
+        The transaction id is recorded but decides nothing: a homeserver may use an id again
+        for other events (Synapse on SQLite numbers them from its unfinished ones after a
+        restart), so each event is taken or not by its own id.
         """
         rows = [event_row(ev, False, now) for ev in events]
         rows += [event_row({**edu, "event_id": ephemeral_id(edu)}, True, now) for edu in ephemeral]
         conn: Connection
         async with self.db.acquire() as conn, conn.transaction():
-            first = await conn.fetchval(
+            await conn.execute(
                 "INSERT INTO hs_transaction (txn_id, received_at, event_count) "
-                "VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id",
+                "VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO NOTHING",
                 txn_id,
                 now,
                 len(rows),
             )
-            if first is None:
-                return False
             new = await self._insert(conn, rows)
+            if not new:
+                return False
             logged = [r for r in map(_audit_record, rows) if r is not None and r.subject in new]
             await self.audit.record_many(conn, logged)
             # Before any later event is handled: an answer to a poll the bridge sent just

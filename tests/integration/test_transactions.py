@@ -90,6 +90,28 @@ async def test_repeated_transaction_has_one_effect_across_restart(
         await core.stop()
 
 
+async def test_a_transaction_id_used_again_for_other_events_loses_none(
+    synapse: Any, deployment: Deployment, bridge: BridgeCore, user_factory: Any
+) -> None:
+    # Synapse on SQLite numbers its transactions from its unfinished ones after a restart, so
+    # an id the bridge took before comes again, with other events.
+    alice = await user_factory("alice")
+    room_id = await open_dm(alice)
+    first, second = help_request(room_id, alice.user_id), help_request(room_id, alice.user_id)
+    assert await put_transaction(deployment, "reused-1", {"events": [first]}) == (200, {})
+    assert await put_transaction(deployment, "reused-1", {"events": [second]}) == (200, {})
+    # And the first again, as a homeserver retrying: still one answer each.
+    assert await put_transaction(deployment, "reused-1", {"events": [first]}) == (200, {})
+    for event in (first, second):
+        await alice.wait_for_event(
+            room_id, lambda e, asked=event: bool(replies_to(alice, room_id, asked["event_id"]))
+        )
+    marker = await alice.send_text(room_id, "help")  # later than any duplicate would be
+    await alice.wait_for_event(room_id, lambda e: bool(replies_to(alice, room_id, marker)))
+    assert len(replies_to(alice, room_id, first["event_id"])) == 1
+    assert len(replies_to(alice, room_id, second["event_id"])) == 1
+
+
 async def test_refusals_store_nothing(
     synapse: Any, deployment: Deployment, bridge: BridgeCore
 ) -> None:
