@@ -13,12 +13,12 @@ from functools import partial
 from mautrix.client import ClientAPI
 from mautrix.types import RoomCreatePreset, UserID
 
-from ..db.approvals import ApprovalKey
+from ..db.approvals import ApprovalKey, StoredApproval
 from ..db.reminders import Reminder
 from ..db.store import Store
 from ..db.votes import VoteKey
 from ..domain.answers import button, phrase_card, reminder_card
-from ..domain.approval import Decision, is_overdue
+from ..domain.approval import ApprovalState, Decision, is_overdue
 from ..domain.card import format_datetime
 from ..domain.ids import UserId
 from ..domain.locale import Locale
@@ -49,6 +49,8 @@ class Waiting:
     deadline: datetime
     people: tuple[UserId, ...]
     remind_at: Callable[[int], Awaitable[None]]
+    # What its deadline passing undecided causes (an approval's notice), None if nothing.
+    missed: Callable[[], Awaitable[None]] | None = None
 
 
 class Reminders:
@@ -102,8 +104,6 @@ class Reminders:
         """Queues the reminders due now and sets when to look at the item next, both under the
         item's lock: a decision meanwhile waits, then has the item looked at again."""
         kind, procurement_id, item_id = item.split(":", 2)
-        if kind == "approval" and await self._report_overdue(item):
-            return
         async with self.store.transaction():
             waiting = await (self._vote if kind == "vote" else self._approval)(
                 procurement_id, item_id
@@ -111,10 +111,14 @@ class Reminders:
             if waiting is None:
                 return
             now = datetime.now(UTC)
+            if waiting.missed is not None and now >= waiting.deadline:
+                await waiting.missed()
             sent = await self.store.reminders.sent(item)
             for user, offset in due(waiting.deadline, now, self.offsets, waiting.people, sent):
                 await self.store.reminders.add(item, user, offset, now_ms())
-            at = next_look(waiting.deadline, now, self.offsets, at_deadline=kind == "approval")
+            at = next_look(
+                waiting.deadline, now, self.offsets, at_deadline=waiting.missed is not None
+            )
             await waiting.remind_at(NEVER if at is None else int(at.timestamp() * 1000))
 
     async def _vote(self, procurement_id: str, vote_id: str) -> Waiting | None:
@@ -139,7 +143,8 @@ class Reminders:
         if route.request.deadline is None:
             await remind_at(NEVER)
             return None
-        return Waiting(route.request.deadline, route.current_approvers(), remind_at)
+        missed = partial(self._report_missed, approval, route)
+        return Waiting(route.request.deadline, route.current_approvers(), remind_at, missed)
 
     async def _next_at(self) -> int | None:
         times = [
@@ -152,25 +157,16 @@ class Reminders:
         ]
         return min(times) if times else None
 
-    async def _report_overdue(self, item: str) -> bool:
-        """An approval past its deadline without a decision: the organisation chat hears once,
-        and no reminder of it comes any more. False while its deadline has not passed."""
-        _, procurement_id, approval_id = item.split(":", 2)
-        approval = await self.store.approvals.get(procurement_id, approval_id)
-        if approval is None:
-            return False
-        state = approval_state(approval, await self.store.approvals.decisions(approval))
+    async def _report_missed(self, approval: StoredApproval, state: ApprovalState) -> None:
+        """An approval past its deadline without a decision: the organisation chat hears once."""
         if not is_overdue(state, datetime.now(UTC)):
-            return False
-        org = await self.store.rooms.room_id_of(procurement_id, ORG_KEY)
-        async with self.store.transaction():
-            if await self.store.approvals.set_overdue_noticed(approval) and org is not None:
-                card = phrase_card(
-                    "overdue_approval", self.locale, title=approval_title(state.request)
-                )
-                await self.replier.post(org, f"{item}:overdue", card)
-            await self.store.approvals.remind_at(approval.key, NEVER)
-        return True
+            return
+        org = await self.store.rooms.room_id_of(approval.procurement_id, ORG_KEY)
+        if await self.store.approvals.set_overdue_noticed(approval) and org is not None:
+            title = approval_title(state.request)
+            card = phrase_card("overdue_approval", self.locale, title=title)
+            item = f"approval:{approval.procurement_id}:{approval.approval_id}"
+            await self.replier.post(org, f"{item}:overdue", card)
 
     # Delivering (a direct chat may need creating) ---------------------------------------------
 
