@@ -15,6 +15,7 @@ from ..domain.events import OUTBOX_MARKER
 from ..domain.incoming import is_timestamp
 from .audit import AuditLog
 from .queue import UNCLAIMED, WorkQueue
+from .transaction import transaction
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -75,8 +76,7 @@ class Inbox(WorkQueue[InboxEvent]):
         """
         rows = [event_row(ev, False, now) for ev in events]
         rows += [event_row({**edu, "event_id": ephemeral_id(edu)}, True, now) for edu in ephemeral]
-        conn: Connection
-        async with self.db.acquire() as conn, conn.transaction():
+        async with transaction(self.db) as conn:
             await conn.execute(
                 "INSERT INTO hs_transaction (txn_id, received_at, event_count) "
                 "VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO NOTHING",

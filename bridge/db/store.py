@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 
-from mautrix.util.async_db import Database
+from mautrix.util.async_db import Connection, Database
 
 from .approvals import Approvals
 from .audit import AuditLog
@@ -51,6 +51,6 @@ class Store:
         self.reminders = Reminders(db)
         self.avatars = RoomAvatars(db)
 
-    def transaction(self) -> AbstractAsyncContextManager[None]:
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
         """A fact and everything it causes, written together or not at all."""
         return transaction(self.db)
