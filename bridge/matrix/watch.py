@@ -28,8 +28,12 @@ class HomeserverWatch(Background):
         self.session = session
         self.versions_url = homeserver.rstrip("/") + "/_matrix/client/versions"
         self.on_back = on_back
-        self._suspected = False
-        self._down = False
+        # A process starting cannot know whether the homeserver was away: the process that
+        # saw it go may have been killed, leaving work backing off for minutes and nobody to
+        # see the homeserver return. So it starts as after an outage.
+        self._suspected = True
+        self._down = True
+        self._warned = False
 
     def suspect(self) -> None:
         """Something failed for now: look whether the homeserver is there (cheap: one GET)."""
@@ -43,16 +47,19 @@ class HomeserverWatch(Background):
         try:
             await self.probe()
         except Exception as e:
-            if not self._down:
+            if not self._warned:
                 log.warning("The homeserver does not answer (%s); waiting for it", e)
+                self._warned = True
             self._down = True
             return PROBE_S
-        self._suspected = False
         if self._down:
-            # Back after an outage; a failure that was not the homeserver's changes nothing.
-            self._down = False
-            log.info("The homeserver answers again: retrying what waited for it")
+            # Back after an outage (a failure that was not the homeserver's changes nothing).
+            if self._warned:
+                log.info("The homeserver answers again: retrying what waited for it")
+            # Raises when the store is down too: probed and tried again, not forgotten.
             await self.on_back()
+            self._down = self._warned = False
+        self._suspected = False
         return IDLE_S
 
     async def probe(self) -> None:

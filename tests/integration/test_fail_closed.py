@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from mautrix.errors import MatrixRequestError
+from mautrix.util.async_db import Database, UpgradeTable
 
 from bridge.core import BridgeCore
 from bridge.demo.seed import seed_vote
@@ -298,6 +299,67 @@ async def _outage(
     letters = await dead_letters(erp)
     assert {queue: items for queue, items in letters.items() if items} == {}
     assert (await _health(deployment, 200))[1] == {"database": "ok", "homeserver": "ok"}
+
+
+async def test_work_left_backing_off_by_a_killed_process_goes_once_the_homeserver_is_back(
+    synapse: LocalSynapse,
+    deployment: Deployment,
+    database_url: str,
+    tmp_path: Path,
+    erp: ERP,
+    user_factory: Any,
+) -> None:
+    # The process that saw the outage is gone; the one started after the homeserver came back
+    # saw nothing fail. What waited must not sit out the backoff the outage had built up.
+    config = deployment.write_config(tmp_path / "config.yaml", database_url)
+    first = BridgeCore(config)
+    await first.start()
+    try:
+        cast = await make_cast(user_factory, suppliers=1, commission=0)
+        await erp.upsert(cast.snapshot("offers"))
+        org = await in_room(cast.manager, "org")
+        synapse.stop()
+        try:
+            notice = f"Вскрытие конвертов перенесено {uuid.uuid4().hex}"
+            status, _ = await erp.send(
+                "notice.posted",
+                {"procurement_id": cast.procurement_id, "room": "org", "markdown": notice},
+            )
+            assert status == 202
+
+            async def failed_once() -> bool:
+                return bool(
+                    await first.db.fetchval(
+                        "SELECT COUNT(*) FROM matrix_outbox WHERE status='pending' AND attempts>0"
+                    )
+                )
+
+            await wait_for(failed_once, what="the notice to fail while the homeserver is away")
+        finally:
+            await first.stop()
+    finally:
+        await synapse.start()
+    # As a long outage leaves it: the next attempt many minutes away.
+    later = int((datetime.now(UTC) + timedelta(minutes=10)).timestamp() * 1000)
+    db = Database.create(database_url, upgrade_table=UpgradeTable())
+    await db.start()
+    try:
+        await db.execute(
+            "UPDATE matrix_outbox SET attempts=9, next_attempt_at=$1 WHERE status='pending'",
+            later,
+        )
+    finally:
+        await db.stop()
+    second = BridgeCore(config)
+    await second.start()
+    try:
+        await cast.manager.wait_for_event(
+            org,
+            lambda e: e["sender"] == BOT and notice in e["content"].get("body", ""),
+            timeout=30,
+        )
+    finally:
+        await second.stop()
 
 
 async def _metric(deployment: Deployment, name: str, queue: str) -> float:
