@@ -273,6 +273,9 @@ class BridgeProcess:
         self.spawns = 0
         self.exits: list[int] = []  # exit codes of exits nobody asked for
         self.expected_down = False
+        # One start at a time: the supervisor and a chaos restart both starting a process that
+        # exited while starting would leave one of the two spawns running unseen, on the port.
+        self._starting = asyncio.Lock()
 
     @property
     def pid(self) -> int | None:
@@ -287,6 +290,8 @@ class BridgeProcess:
             log.write(f"[{datetime.now().isoformat(sep=' ')}] ----- bench: {text} -----\n")
 
     def _spawn(self) -> None:
+        assert not self.alive(), f"{self.name} is running already"
+        self.expected_down = False
         self.spawns += 1
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -299,6 +304,12 @@ class BridgeProcess:
     async def start(self, within: float = START_S) -> None:
         """Spawns the process and waits for /health 200; an exit on the way (a start refused
         while the homeserver or the database is away) is followed by another spawn."""
+        async with self._starting:
+            if self.alive() and not self.expected_down:
+                return  # started meanwhile by whoever else was starting it
+            await self._start(within)
+
+    async def _start(self, within: float) -> None:
         self.expected_down = False
         deadline = time.monotonic() + within
         self._spawn()
@@ -346,7 +357,9 @@ class BridgeProcess:
 
     def exited_unasked(self) -> int | None:
         """The exit code if the process ended without the bench ending it."""
-        if self.process is None or self.expected_down or self.process.poll() is None:
+        if self.process is None or self.expected_down or self._starting.locked():
+            return None
+        if self.process.poll() is None:
             return None
         return self.process.returncode
 
