@@ -119,14 +119,17 @@ class QueueWorker(Background, Generic[W]):
 
     async def _process(self, item: W) -> None:
         try:
-            await self.handle(item)
-        except Exception as e:
-            await self._failed(item, e)
+            try:
+                await self.handle(item)
+            except Exception as e:
+                await self._failed(item, e)
+                return
+            now = now_ms()
+            await self.queue.mark_done(item, now)
+        finally:
+            # Also when the outcome could not be written (the database away): the row is not
+            # kept from the others, nor from this process, once its claim runs out.
             await self.queue.release(item.key)
-            return
-        now = now_ms()
-        await self.queue.mark_done(item, now)
-        await self.queue.release(item.key)
         metrics.PROCESSED.labels(self.name).inc()
         metrics.LATENCY.labels(self.name).observe(max(0, now - item.received_at) / 1000)
 

@@ -78,6 +78,9 @@ class WorkQueue(Generic[T]):
         self.on_new_work: Callable[[], None] = _nothing
         # This process, when others may share the database (PostgreSQL): rows are claimed.
         self.owner: str | None = None
+        # The rows this process has in hand: only these are renewed. A row whose release was
+        # lost (the database away at that moment) is not, so its claim runs out.
+        self._in_hand: set[int] = set()
 
     def notify(self) -> None:
         """Wakes the consumer once the work just written is committed."""
@@ -98,21 +101,25 @@ class WorkQueue(Generic[T]):
             now,
         )
         keys = {row[0] for row in taken}
+        self._in_hand |= keys
         return [item for item in items if item.key in keys]
 
     async def renew(self, now: int) -> None:
-        """Keeps this process's claims while it works on them (a claim that ran out but no one
+        """Keeps this process's claims on the rows in hand (a claim that ran out but no one
         took is still this process's)."""
-        if self.owner is not None:
+        if self.owner is not None and self._in_hand:
             await self.db.execute(
                 f"UPDATE {self.table} SET claimed_until=$2 "  # noqa: S608
-                "WHERE claimed_by=$1 AND status='pending'",
+                f"WHERE claimed_by=$1 AND {self.key} = ANY($3::bigint[]) AND status='pending'",
                 self.owner,
                 now + LEASE_MS,
+                sorted(self._in_hand),
             )
 
     async def release(self, key: int) -> None:
-        """Lets others take the row (it was done, or waits out a backoff)."""
+        """Lets others take the row (it was done, or waits out a backoff); if the database
+        does not hear of it, the claim runs out within LEASE_MS all the same."""
+        self._in_hand.discard(key)
         if self.owner is not None:
             await self.db.execute(
                 f"UPDATE {self.table} SET claimed_by=NULL, claimed_until=0 "  # noqa: S608

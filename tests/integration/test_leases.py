@@ -64,3 +64,37 @@ async def test_a_row_is_worked_on_by_one_process_at_a_time() -> None:
             assert await first.claim(await first.due(now=later + 1), now=later + 1) == []
         finally:
             await database.stop()
+
+
+async def test_a_claim_whose_release_was_lost_runs_out_though_its_process_lives() -> None:
+    # The database went away just as the row was let go: the release never reached it. The
+    # process lives on renewing what it works on; the row must not be held with it forever.
+    async with postgres_database() as url:
+        database = open_database(url)
+        await database.start()
+        try:
+            outbox = CallbackOutbox(database, AuditLog(database))
+            outbox.owner = "first"
+            for n in range(2):
+                await outbox.enqueue(f"key-{n}", f"P-{n}", "vote.completed", {}, now=0)
+            lost, working = await outbox.claim(await outbox.due(now=1), now=1)
+            real_execute = database.execute
+
+            async def database_gone(*_: object, **__: object) -> None:
+                raise ConnectionRefusedError("the database is restarting")
+
+            database.execute = database_gone  # type: ignore[method-assign]
+            with pytest.raises(ConnectionRefusedError):
+                await outbox.release(lost.key)
+            database.execute = real_execute  # type: ignore[method-assign]
+
+            later = 1 + LEASE_MS - 1
+            await outbox.renew(now=later)  # the row still in hand is kept, the other is not
+            after = later + LEASE_MS - 1
+            assert [c.key for c in await outbox.due(now=after)] == [lost.key]
+            assert [c.key for c in await outbox.claim(await outbox.due(now=after), now=after)] == [
+                lost.key
+            ]
+            assert working.key not in [c.key for c in await outbox.due(now=after)]
+        finally:
+            await database.stop()
