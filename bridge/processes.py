@@ -80,14 +80,22 @@ class Membership(Background):
         if given_up is not None:
             await self.leases.let_go(given_up, self.owner)
         mine = 0
+        next_round_ms = now + RENEW_S * 1000
         for lease in self.held.values():
             if lease.held() or (mine < fair and lease.name != given_up):
-                mine += await self._hold(lease, now)
+                taken = await self._hold(lease, now)
+                mine += taken
+                if not taken:
+                    # Held by another: looked at again the moment it runs out, so a killed
+                    # holder's work is taken over within a lease's time, not a round later.
+                    runs_out = await self.leases.runs_out_at(lease.name)
+                    if runs_out is not None:
+                        next_round_ms = min(next_round_ms, runs_out + 1)
         if mine > fair:
             self._leave(next(lease for lease in self.held.values() if lease.held()))
         for queue in self.queues:
             await queue.renew(now)
-        return RENEW_S
+        return max(0.0, next_round_ms - now_ms()) / 1000
 
     async def _hold(self, lease: Lease, now: int) -> int:
         had = lease.held()

@@ -26,6 +26,11 @@ class Leases:
         )
         return bool(holder == owner)
 
+    async def runs_out_at(self, name: str) -> int | None:
+        """When the lease `name` runs out (ms) unless renewed; None when no one holds it."""
+        until: int | None = await self.db.fetchval("SELECT until FROM lease WHERE name=$1", name)
+        return until
+
     async def let_go(self, name: str, owner: str) -> None:
         """Gives the lease up at once (a clean stop): another takes over without waiting."""
         await self.db.execute("DELETE FROM lease WHERE name=$1 AND holder=$2", name, owner)

@@ -27,6 +27,10 @@ class FakeLeases:
             return True
         return False
 
+    async def runs_out_at(self, name: str) -> int | None:
+        row = self.rows.get(name)
+        return None if row is None else row[1]
+
     async def let_go(self, name: str, owner: str) -> None:
         if self.rows.get(name, ("", 0))[0] == owner:
             del self.rows[name]
@@ -82,3 +86,23 @@ async def test_a_second_process_gets_its_share_and_a_dead_ones_pass_on(clock: li
     clock[0] += 5_000
     await b.cycle()
     assert leases.held_by("b", clock[0]) == set(NAMES)
+
+
+async def test_a_killed_holders_leases_are_taken_the_moment_they_run_out(
+    clock: list[int],
+) -> None:
+    leases = FakeLeases()
+    a, b = member(leases, "a"), member(leases, "b")
+    await a.cycle()  # a holds everything
+    clock[0] += 1_000
+    wait_s = await b.cycle()  # b looks, and
+    clock[0] += 1
+    await a.cycle()  # a renews just after and is killed
+    killed_at = clock[0]
+    # b runs as its loop would: each round when the previous one said.
+    while True:
+        clock[0] += max(1, int(wait_s * 1000))
+        wait_s = await b.cycle()
+        if leases.held_by("b", clock[0]) == set(NAMES):
+            break
+    assert clock[0] - killed_at <= processes.LEASE_MS + 1
