@@ -116,15 +116,15 @@ class WorkQueue(Generic[T]):
                 sorted(self._in_hand),
             )
 
-    async def release(self, key: int) -> None:
-        """Lets others take the row (it was done, or waits out a backoff); if the database
-        does not hear of it, the claim runs out within LEASE_MS all the same."""
-        self._in_hand.discard(key)
-        if self.owner is not None:
+    async def release(self, *keys: int) -> None:
+        """Lets others take the rows (done, waiting out a backoff, or not reached); if the
+        database does not hear of it, the claims run out within LEASE_MS all the same."""
+        self._in_hand.difference_update(keys)
+        if self.owner is not None and keys:
             await self.db.execute(
                 f"UPDATE {self.table} SET claimed_by=NULL, claimed_until=0 "  # noqa: S608
-                f"WHERE {self.key}=$1 AND claimed_by=$2",
-                key,
+                f"WHERE {self.key} = ANY($1::bigint[]) AND claimed_by=$2",
+                list(keys),
                 self.owner,
             )
 

@@ -7,6 +7,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from bridge.worker import QueueWorker
 
 
@@ -26,6 +28,7 @@ class Queue:
     def __init__(self, keys: list[int]) -> None:
         self.pending = {k: Item(k) for k in keys}
         self.done: list[int] = []
+        self.released: list[int] = []
         self.changed = asyncio.Condition()
 
     async def until(self, condition: Any) -> None:
@@ -38,8 +41,8 @@ class Queue:
     async def claim(self, items: list[Item], _now: int) -> list[Item]:
         return items
 
-    async def release(self, key: int) -> None:
-        pass
+    async def release(self, *keys: int) -> None:
+        self.released.extend(keys)
 
     async def mark_done(self, item: Item, _now: int) -> None:
         self.pending.pop(item.key, None)
@@ -94,3 +97,28 @@ async def test_a_slow_item_holds_up_no_other_and_slots_are_bounded() -> None:
         await worker.stop()
     assert sorted(queue.done) == list(range(1, 11))
     assert queue.done.count(1) == 1  # an item in flight is never taken a second time
+
+
+async def test_items_claimed_together_are_let_go_when_one_cannot_be_recorded() -> None:
+    # The database goes away as the first item is marked done: the items claimed with it are
+    # let go, not kept in hand (and renewed) by a loop that no longer works on them.
+    queue = Queue([1, 2, 3])
+
+    async def database_gone(_item: Item, _now: int) -> None:
+        raise ConnectionRefusedError("the database is restarting")
+
+    queue.mark_done = database_gone  # type: ignore[method-assign]
+
+    async def handle(_item: Item) -> None:
+        pass
+
+    worker: QueueWorker[Any] = QueueWorker(
+        "outbox",
+        queue,  # type: ignore[arg-type]
+        queue.due,
+        handle,
+        None,
+    )
+    with pytest.raises(ConnectionRefusedError):
+        await worker.run_once()
+    assert set(queue.released) == {1, 2, 3}
