@@ -34,6 +34,7 @@ from .matrix.approvals import ApprovalKeeper
 from .matrix.assistant import Assistant
 from .matrix.avatars import Avatars
 from .matrix.bot import Bot
+from .matrix.catchup import CatchUp
 from .matrix.client import check_homeserver, ensure_bot, make_client
 from .matrix.conversation import Conversation
 from .matrix.documents import DocumentKeeper
@@ -96,6 +97,7 @@ class BridgeCore:
         self.runner: web.AppRunner | None = None
         self.workers: list[QueueWorker[Any]] = []
         self.timers: list[Timer] = []
+        self.catch_up: CatchUp | None = None
         self.watch: HomeserverWatch | None = None
         self.audit: AuditKeeper | None = None
         self.membership: Membership | None = None
@@ -106,6 +108,9 @@ class BridgeCore:
         client = await self._connect()
         features = self.build_features(client)
         self.workers = self.build_workers(client, features)
+        self.catch_up = CatchUp(
+            client, self.store.inbox, self.store.rooms, self.config.max_backoff_s
+        )
         self._share_database()
         self._watch_homeserver()
         await self._listen(features)
@@ -115,6 +120,7 @@ class BridgeCore:
             worker.start()
         for timer in self.timers:
             timer.start()
+        self.catch_up.start()
         await self._ping_homeserver()
         log.info("Bridge running as %s", self.config.bot_mxid)
 
@@ -305,6 +311,8 @@ class BridgeCore:
                 self._run_under(membership.lease(name), worker)
         for timer in self.timers:
             self._run_under(membership.lease(TIMERS_LEASE), timer)
+        assert self.catch_up is not None
+        self._run_under(membership.lease(EVENTS_LEASE), self.catch_up)
         log.info("Sharing the database with other processes as %s", owner)
 
     @staticmethod
@@ -323,6 +331,8 @@ class BridgeCore:
                 worker.wake()
             for timer in self.timers:
                 timer.retry_now()
+            if self.catch_up is not None:
+                self.catch_up.homeserver_back()  # what it lost in a restart, if it did
 
         self.watch = HomeserverWatch(self.session, self.config["homeserver.address"], retry_all)
         for worker in self.workers:
@@ -395,6 +405,8 @@ class BridgeCore:
             await self.watch.stop()
         for timer in self.timers:
             await timer.stop()
+        if self.catch_up is not None:
+            await self.catch_up.stop()
         for worker in self.workers:
             await worker.stop()
         if self.audit is not None:

@@ -37,6 +37,11 @@ TRANSACTIONS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+CAUGHT_UP = Counter(
+    "bridge_events_caught_up_total",
+    "Events the homeserver stored and never pushed, read from its rooms after an outage",
+    registry=REGISTRY,
+)
 INCIDENTS = Counter(
     "bridge_incidents_total",
     "Things room policy could not stop (redaction, tombstone, shutdown), detected",

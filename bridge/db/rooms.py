@@ -112,6 +112,14 @@ class Rooms:
         )
         return bound is not None
 
+    async def conversation_room_ids(self) -> list[str]:
+        """The rooms people write in: every managed room but spaces, and the direct chats."""
+        rows = await self.db.fetch(
+            "SELECT room_id FROM managed_room WHERE room_id IS NOT NULL AND NOT is_space "
+            "UNION SELECT room_id FROM direct_chat ORDER BY room_id"
+        )
+        return [r["room_id"] for r in rows]
+
     async def all_room_ids(self) -> set[str]:
         rows = await self.db.fetch("SELECT room_id FROM managed_room WHERE room_id IS NOT NULL")
         return {r["room_id"] for r in rows}

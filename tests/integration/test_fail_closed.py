@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,14 @@ from mautrix.util.async_db import Database, UpgradeTable
 from bridge.core import BridgeCore
 from bridge.demo.seed import seed_vote
 from bridge.localsynapse import LocalSynapse, free_port
+from bridge.matrix import catchup
 
 from ..cast import Cast, Supplier, make_cast
 from ..conftest import Deployment, StartBridge
 from ..erp import ERP
 from ..matrix_user import MatrixUser
 from ..receiver import Receiver
+from ..talk import reply_to
 from ..waiting import wait_for
 from .test_transactions import put_transaction
 
@@ -701,3 +705,63 @@ async def test_a_click_counts_only_in_the_card_s_own_room(
 
 async def _processed(core: BridgeCore, event_id: str) -> bool:
     return await core.inbox.status_of(event_id) == "done"
+
+
+# --- what the homeserver lost in a restart is found -----------------------------------
+
+
+async def test_an_event_the_homeserver_lost_in_a_restart_is_found_and_answered(
+    synapse: LocalSynapse,
+    deployment: Deployment,
+    database_url: str,
+    tmp_path: Path,
+    erp: ERP,
+    user_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Synapse keeps what it is about to push in memory and loses it in a restart
+    # (synapse#11637). Here its stored transaction for the bridge is gone after a restart, so
+    # the person's request is on the homeserver and is never pushed.
+    monkeypatch.setattr(catchup, "SETTLE_MS", 0)
+    config = deployment.write_config(tmp_path / "config.yaml", database_url)
+    first = BridgeCore(config)
+    await first.start()
+    try:
+        cast = await make_cast(user_factory, suppliers=1, commission=0)
+        await erp.upsert(cast.snapshot("offers"))
+        org = await in_room(cast.manager, "org")
+    finally:
+        await first.stop()
+    asked = await cast.manager.send_text(org, "помощь")
+    homeserver_db = synapse.directory / "homeserver.db"
+    await wait_for(
+        lambda: asyncio.to_thread(_pushes_waiting, homeserver_db, asked),
+        what="Synapse to hold the request for the bridge",
+    )
+    synapse.stop()
+    try:
+        await asyncio.to_thread(_lose_pushes, homeserver_db)
+    finally:
+        await synapse.start()
+    second = BridgeCore(config)
+    await second.start()
+    try:
+        await cast.manager.wait_for_event(org, reply_to(asked), timeout=30)
+        assert (
+            await second.db.fetchval("SELECT COUNT(*) FROM matrix_event WHERE event_id=$1", asked)
+            == 1
+        )
+    finally:
+        await second.stop()
+
+
+def _pushes_waiting(homeserver_db: Path, event_id: str) -> bool:
+    with closing(sqlite3.connect(homeserver_db)) as db:
+        rows = db.execute("SELECT event_ids FROM application_services_txns").fetchall()
+    return any(event_id in row[0] for row in rows)
+
+
+def _lose_pushes(homeserver_db: Path) -> None:
+    with closing(sqlite3.connect(homeserver_db)) as db, db:
+        db.execute("DELETE FROM application_services_txns")
+        db.execute("UPDATE application_services_state SET state='up'")
