@@ -21,6 +21,7 @@ from ..domain.incoming import envelope_problem, mapping, storable
 from ..domain.locale import Locale
 from ..domain.plan import ORG_KEY
 from ..feature import EphemeralListener, EventListener
+from ..retry import Failure, classify
 from ..worker import now_ms
 from .conversation import Conversation
 from .reconciler import CREATION_ID
@@ -71,9 +72,9 @@ class Bot:
             log.warning("Event %s ignored: %s", event.get("event_id"), problem)
             return
         room_id = event["room_id"]
-        if event.get("type") == "m.room.create" and event.get("sender") == self.mxid:
-            await self._on_own_creation(room_id, event)
         managed = await self.rooms.by_room_id(room_id)
+        if managed is None and self._is_own_join(event):
+            managed = await self._on_own_creation(room_id)
         if managed is not None:
             await self._on_managed_event(managed, event)
         elif event.get("sender") != self.mxid:
@@ -175,11 +176,40 @@ class Bot:
             room.room_id, [(e["type"], e["state_key"], e["content"]) for e in events]
         )
 
-    async def _on_own_creation(self, room_id: str, event: dict[str, Any]) -> None:
-        # The answer to a createRoom may have been lost; the room's own record names it.
-        creation_id = (event.get("content") or {}).get(CREATION_ID)
-        if isinstance(creation_id, str) and await self.rooms.bind(creation_id, room_id, now_ms()):
-            log.info("Bound room %s to its interrupted creation %s", room_id, creation_id)
+    def _is_own_join(self, event: dict[str, Any]) -> bool:
+        content = event.get("content")
+        return (
+            event.get("type") == "m.room.member"
+            and event.get("sender") == self.mxid
+            and event.get("state_key") == self.mxid
+            and isinstance(content, dict)
+            and content.get("membership") == "join"
+        )
+
+    async def _on_own_creation(self, room_id: str) -> ManagedRoom | None:
+        """The answer to a createRoom may have been lost; the room's own record names it. Bound
+        once the bot has joined, not at m.room.create: the homeserver may still be making the
+        room (its creator not in it yet), and what is sent to it now would be refused."""
+        try:
+            events = await self.client.api.request(Method.GET, Path.v3.rooms[room_id].state)
+        except MatrixRequestError as e:
+            if classify(e) is Failure.TRANSIENT:
+                raise
+            return None  # not a room the bot can read: not one it made
+        create = next((e for e in events if e.get("type") == "m.room.create"), None)
+        if create is None or create.get("sender") != self.mxid:
+            return None  # only a room the bot made can be one of its creations
+        creation_id = (create.get("content") or {}).get(CREATION_ID)
+        if not isinstance(creation_id, str) or not await self.rooms.bind(
+            creation_id, room_id, now_ms()
+        ):
+            return await self.rooms.by_room_id(room_id)
+        log.info("Bound room %s to its interrupted creation %s", room_id, creation_id)
+        # Its events so far came while it was unbound: its state as the homeserver has it.
+        await self.rooms.set_states(
+            room_id, [(e["type"], e["state_key"], e["content"]) for e in events]
+        )
+        return await self.rooms.by_room_id(room_id)
 
     # Everything else: direct chats -----------------------------------------------------------
 

@@ -8,12 +8,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mautrix.api import HTTPAPI
+from mautrix.api import HTTPAPI, Method
+from mautrix.api import Path as ApiPath
 from mautrix.client import ClientAPI
 
 from bridge.config import Config
 from bridge.core import BridgeCore
 from bridge.localsynapse import LocalSynapse
+from bridge.matrix.reconciler import CREATION_ID
 
 from ..bridge_process import BridgeProcess
 from ..cast import Cast, Supplier, make_cast
@@ -212,3 +214,37 @@ async def test_rooms_are_made_side_by_side_within_the_bound_and_access_goes_firs
     assert watched.most["kick"] > 1
     assert watched.most["all"] <= BOUND
     assert not await mover.joined_key(f"supplier:{first.id}")
+
+
+# --- a creation whose answer was lost ------------------------------------------------------
+
+
+async def test_a_creation_whose_answer_was_lost_is_bound_once_the_bot_is_in_it(
+    bridge: BridgeCore,
+) -> None:
+    # The process that asked for the room was killed before the answer came: the room is
+    # found by the creation id in its m.room.create, and bound once the bot has joined it
+    # (before that, whatever is sent to it is refused). A room someone else makes with the
+    # same id is not taken for it.
+    creation_id = uuid.uuid4().hex
+    await bridge.db.execute(
+        "INSERT INTO managed_room (procurement_id, room_key, is_space, creation_id, "
+        "create_tried) VALUES ('P-lost', 'org', false, $1, true)",
+        creation_id,
+    )
+    assert bridge.client is not None
+    made = await bridge.client.api.request(
+        Method.POST,
+        ApiPath.v3.createRoom,
+        {"creation_content": {CREATION_ID: creation_id}, "preset": "private_chat"},
+    )
+
+    async def bound() -> str | None:
+        room_id: str | None = await bridge.db.fetchval(
+            "SELECT room_id FROM managed_room WHERE creation_id=$1", creation_id
+        )
+        return room_id
+
+    assert await wait_for(bound, what="the room bound to its creation") == made["room_id"]
+    state = (await bridge.store.rooms.state_of([made["room_id"]]))[made["room_id"]]
+    assert ("m.room.create", "") in state
