@@ -204,7 +204,7 @@ class Bot:
             creation_id, room_id, now_ms()
         ):
             return await self.rooms.by_room_id(room_id)
-        log.info("Bound room %s to its interrupted creation %s", room_id, creation_id)
+        log.info("Bound room %s to its creation %s from its own record", room_id, creation_id)
         # Its events so far came while it was unbound: its state as the homeserver has it.
         await self.rooms.set_states(
             room_id, [(e["type"], e["state_key"], e["content"]) for e in events]
