@@ -83,18 +83,18 @@ class QueueWorker(Background, Generic[W]):
         if self.concurrency > 1:
             return await self._fill_slots(now)
         items = await self.queue.claim(await self.fetch_due(now), now)
-        done = 0
+        started = 0
         try:
             for item in items:
                 if self.stopping or (self.gate is not None and not self.gate()):
                     break  # stopped, or another process runs this queue now: the rest is theirs
-                await self._process(item)
-                done += 1
+                started += 1
+                await self._process(item)  # lets its own item go, whatever happens
         finally:
             # Also when an item's outcome could not be written (the database away): the rest
             # is not kept in hand, renewed, by a loop that no longer works on it.
-            await self.queue.release(*(item.key for item in items[done:]))
-        return done
+            await self.queue.release(*(item.key for item in items[started:]))
+        return started
 
     async def _fill_slots(self, now: int) -> int:
         free = self.concurrency - len(self._running)

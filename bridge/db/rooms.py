@@ -189,6 +189,10 @@ class Rooms:
             rows,
         )
 
+    async def set_state_events(self, room_id: str, events: Iterable[dict[str, Any]]) -> None:
+        """Records the room's state as the homeserver answers `GET …/state` (whole events)."""
+        await self.set_states(room_id, [(e["type"], e["state_key"], e["content"]) for e in events])
+
     # Incidents -------------------------------------------------------------------------------
 
     async def record_incident(

@@ -172,9 +172,7 @@ class Bot:
         except MatrixRequestError as e:
             log.warning("Could not read the state of %s: %s", room.room_id, e)
             return
-        await self.rooms.set_states(
-            room.room_id, [(e["type"], e["state_key"], e["content"]) for e in events]
-        )
+        await self.rooms.set_state_events(room.room_id, events)
 
     def _is_own_join(self, event: dict[str, Any]) -> bool:
         content = event.get("content")
@@ -206,9 +204,7 @@ class Bot:
             return await self.rooms.by_room_id(room_id)
         log.info("Bound room %s to its creation %s from its own record", room_id, creation_id)
         # Its events so far came while it was unbound: its state as the homeserver has it.
-        await self.rooms.set_states(
-            room_id, [(e["type"], e["state_key"], e["content"]) for e in events]
-        )
+        await self.rooms.set_state_events(room_id, events)
         return await self.rooms.by_room_id(room_id)
 
     # Everything else: direct chats -----------------------------------------------------------

@@ -451,9 +451,7 @@ class _Pass:
 
     async def refresh_state(self, room_id: str) -> None:
         events = await self.o.client.api.request(Method.GET, Path.v3.rooms[room_id].state)
-        await self.o.rooms.set_states(
-            room_id, [(e["type"], e["state_key"], e["content"]) for e in events]
-        )
+        await self.o.rooms.set_state_events(room_id, events)
 
     async def post_context_card(self, room_id: str, spec: RoomSpec) -> None:
         await self.o.outbox.enqueue(
