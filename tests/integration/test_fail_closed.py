@@ -319,9 +319,7 @@ async def test_work_left_backing_off_by_a_killed_process_goes_once_the_homeserve
     first = BridgeCore(config)
     await first.start()
     try:
-        cast = await make_cast(user_factory, suppliers=1, commission=0)
-        await erp.upsert(cast.snapshot("offers"))
-        org = await in_room(cast.manager, "org")
+        cast, org = await _offers_with_org_chat(erp, user_factory)
         synapse.stop()
         try:
             notice = f"Вскрытие конвертов перенесено {uuid.uuid4().hex}"
@@ -364,6 +362,14 @@ async def test_work_left_backing_off_by_a_killed_process_goes_once_the_homeserve
         )
     finally:
         await second.stop()
+
+
+async def _offers_with_org_chat(erp: ERP, user_factory: Any) -> tuple[Cast, str]:
+    """A procurement at the offers stage with one supplier; its organisation chat, joined by
+    the category manager."""
+    cast = await make_cast(user_factory, suppliers=1, commission=0)
+    await erp.upsert(cast.snapshot("offers"))
+    return cast, await in_room(cast.manager, "org")
 
 
 async def _metric(deployment: Deployment, name: str, queue: str) -> float:
@@ -465,10 +471,8 @@ async def test_a_document_url_cannot_reach_inside(
 ) -> None:
     erp_files, internal = hosts
     internal.routes["/admin/secret"] = _body(b"internal secret")
-    cast = await make_cast(user_factory, suppliers=1, commission=0)
-    await erp.upsert(cast.snapshot("offers"))
+    cast, org = await _offers_with_org_chat(erp, user_factory)
     manager = cast.manager
-    org = await in_room(manager, "org")
 
     # A URL outside the allowed prefixes, on loopback, or at the cloud metadata address:
     # refused at once, nothing fetched.
@@ -519,10 +523,8 @@ async def test_a_slow_document_host_delays_only_its_own_document(
         return web.Response(body=b"%PDF slow")
 
     erp_files.routes["/files/slow.pdf"] = slow
-    cast = await make_cast(user_factory, suppliers=1, commission=0)
-    await erp.upsert(cast.snapshot("offers"))
+    cast, org = await _offers_with_org_chat(erp, user_factory)
     manager = cast.manager
-    org = await in_room(manager, "org")
 
     slow_url = f"{erp_files.url}/files/slow.pdf"
     assert (await erp.send("document.published", published(cast, "org", slow_url)))[0] == 202
@@ -625,10 +627,8 @@ async def test_a_nul_in_a_file_name_is_kept_out_of_nothing(
 async def test_a_huge_notice_is_posted_cut_not_parked(
     bridge: BridgeCore, erp: ERP, user_factory: Any
 ) -> None:
-    cast = await make_cast(user_factory, suppliers=1, commission=0)
-    await erp.upsert(cast.snapshot("offers"))
+    cast, org = await _offers_with_org_chat(erp, user_factory)
     manager = cast.manager
-    org = await in_room(manager, "org")
     # 16,000 characters whose HTML is many times larger: over a Matrix event's 64 KiB.
     markdown = ("**«Цена» & <условия>** " * 700)[:16_000]
     status, answer = await erp.send(
@@ -727,9 +727,7 @@ async def test_an_event_the_homeserver_lost_in_a_restart_is_found_and_answered(
     first = BridgeCore(config)
     await first.start()
     try:
-        cast = await make_cast(user_factory, suppliers=1, commission=0)
-        await erp.upsert(cast.snapshot("offers"))
-        org = await in_room(cast.manager, "org")
+        cast, org = await _offers_with_org_chat(erp, user_factory)
     finally:
         await first.stop()
     asked = await cast.manager.send_text(org, "помощь")
